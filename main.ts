@@ -1,0 +1,198 @@
+// deno-lint-ignore-file no-console -- console output is allowed only in main.ts and src/cli/
+/**
+ * dangerzone-image: keeps a signed sandbox container image up to date and trusted.
+ *
+ * This file builds the command tree and is the only place that maps errors to exit codes
+ * and calls `Deno.exit`.
+ *
+ * @module
+ */
+import { Command, CommanderError } from "commander";
+import { addCommonOptions, type CommonOptions } from "./src/cli/common.ts";
+import { Output } from "./src/cli/output.ts";
+import { DangerzoneError, ExitCode, exitCodeFor, type ExitCodeValue } from "./src/errors.ts";
+import { VERSION } from "./src/version.ts";
+
+/** What a command action returns: the exit code (0, or 3 for `check`). */
+export type CommandResult = ExitCodeValue;
+
+/** A command action: receives its positional arguments and merged options. */
+type Action = (args: string[], options: CommonOptions & Record<string, unknown>, out: Output) => Promise<
+  CommandResult
+>;
+
+/** An action for a command that is not built yet: exit 1 with a clear line. */
+function notBuilt(name: string): Action {
+  return () => {
+    throw new DangerzoneError("NOT_IMPLEMENTED", `'${name}' is not built yet in this version`, {
+      hint: "see the project's open issues",
+    });
+  };
+}
+
+/** Builds the full command tree of DESIGN.md. Exported for tests. */
+export function buildProgram(
+  run: (action: Action, args: string[], opts: Record<string, unknown>) => void,
+): Command {
+  const program = new Command("dangerzone-image")
+    .description(
+      "Keep the Dangerzone sandbox container image up to date and trusted: verify cosign signatures and " +
+        "Rekor proofs offline against pinned keys, refuse rollbacks, install into podman or docker.",
+    )
+    .version(VERSION, "-V, --version", "print the version")
+    .exitOverride()
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({ writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)) });
+
+  function command(
+    name: string,
+    summary: string,
+    example: string,
+    load: Action,
+    configure: (cmd: Command) => Command = (c) => c,
+  ): Command {
+    const cmd = configure(addCommonOptions(program.command(name).description(summary)));
+    cmd.addHelpText("after", `\nExample:\n  $ ${example}\n`);
+    cmd.action((...actionArgs: unknown[]) => {
+      // commander passes: ...positionals, options, command
+      const self = actionArgs[actionArgs.length - 1] as Command;
+      const positionals = self.args.slice(0, self.registeredArguments.length);
+      run(load, positionals, self.opts());
+    });
+    return cmd;
+  }
+
+  command(
+    "upgrade",
+    "Resolve, verify and install the newest signed image (anti-rollback; exit 0 when up to date).",
+    "dangerzone-image upgrade --json",
+    notBuilt("upgrade"),
+    (c) =>
+      c.option("--prune", "remove older images of the same name after a successful upgrade")
+        .option("--max-age <days>", "warn when the newest signature is older than this", "30"),
+  );
+  command(
+    "check",
+    "Is a newer verified image available? Exit 0 up to date, 3 update available.",
+    "dangerzone-image check --json",
+    notBuilt("check"),
+  );
+  command(
+    "store-signatures",
+    "Fetch, verify and store the remote signatures without installing anything.",
+    "dangerzone-image store-signatures --image ghcr.io/freedomofpress/dangerzone/v1:latest",
+    notBuilt("store-signatures"),
+  );
+  command(
+    "verify-local",
+    "Check that the image the runtime holds has stored signatures that verify with the trusted key.",
+    "dangerzone-image verify-local ghcr.io/freedomofpress/dangerzone/v1",
+    notBuilt("verify-local"),
+    (c) => c.argument("[image]", "image name or ID held by the runtime"),
+  );
+  command(
+    "attest-provenance",
+    "Verify the keyless SLSA provenance attestation of an image and print the verified claims.",
+    "dangerzone-image attest-provenance ghcr.io/freedomofpress/dangerzone/v1 --repository freedomofpress/dangerzone",
+    notBuilt("attest-provenance"),
+    (c) =>
+      c.argument("<image>", "registry reference, or oci:DIR for a cosign save layout")
+        .requiredOption("--repository <owner/repo>", "the GitHub repository the image must be built from")
+        .option("--builder <id>", "another trusted builder workflow identity")
+        .option("--workflow <path>", "expected workflow path (configSource.entryPoint)")
+        .option("--branch <name>", "expected source branch")
+        .option("--tag <name>", "expected source tag"),
+  );
+  command(
+    "prepare-archive",
+    "Write an air-gapped archive: the image for one platform, its signatures and what verifies them.",
+    "dangerzone-image prepare-archive --arch amd64 --output dangerzone-amd64.tar",
+    notBuilt("prepare-archive"),
+    (c) =>
+      c.option("--arch <arch>", "architecture to archive, e.g. amd64 or arm64")
+        .option("--platform <os/arch[/variant]>", "platform to archive")
+        .option("--output <file>", "archive path (default: dangerzone-{arch}.tar)"),
+  );
+  command(
+    "load-archive",
+    "Verify an air-gapped archive completely, then load it into the container runtime.",
+    "dangerzone-image load-archive dangerzone-amd64.tar",
+    notBuilt("load-archive"),
+    (c) =>
+      c.argument("<file>", "archive made by prepare-archive (or a cosign save layout directory)")
+        .option("--force", "bypass only the rollback check (asks for confirmation on a TTY)"),
+  );
+  command(
+    "verify-bundle",
+    "Verify a Sigstore bundle (sigstore-conformance client protocol).",
+    "dangerzone-image verify-bundle --bundle a.sigstore.json --certificate-identity ID " +
+      "--certificate-oidc-issuer https://token.actions.githubusercontent.com a.txt",
+    notBuilt("verify-bundle"),
+    (c) =>
+      c.argument("<artifact>", "the artifact file, or sha256:DIGEST")
+        .requiredOption("--bundle <file>", "the Sigstore bundle (JSON)")
+        .option("--key <file>", "verify with this public key instead of a certificate identity")
+        .option("--certificate-identity <id>", "expected certificate identity (SAN), compared exactly")
+        .option("--certificate-oidc-issuer <url>", "expected OIDC issuer, compared exactly"),
+  );
+  command(
+    "verify-signatures",
+    "Verify a stored signature file (cosign download signature JSON list) offline.",
+    "dangerzone-image verify-signatures --signatures sigs.json --digest sha256:<hex> --reference ghcr.io/freedomofpress/dangerzone/v1",
+    notBuilt("verify-signatures"),
+    (c) =>
+      c.requiredOption("--signatures <file>", "JSON list of signatures in cosign download signature form")
+        .requiredOption("--digest <sha256:hex>", "the image manifest digest the signatures must cover")
+        .option("--reference <repo>", "enforce this signed docker-reference (otherwise only reported)"),
+  );
+  return program;
+}
+
+/** Prints a failure as one line (or a JSON document under `--json`) and returns its exit code. */
+function reportFailure(err: unknown, out: Output): ExitCodeValue {
+  if (err instanceof DangerzoneError) {
+    const line = `error: ${err.message}${err.hint === undefined ? "" : ` (${err.hint})`}`;
+    console.error(line);
+    if (out.debug) console.error(err.stack ?? "", err.cause ?? "");
+    out.result({ ok: false, error: { code: err.code, message: err.message, hint: err.hint ?? null } });
+    return exitCodeFor(err.code);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  console.error(`error: internal error: ${message.split("\n")[0]} (run with --debug and report this bug)`);
+  if (out.debug) console.error(err);
+  out.result({ ok: false, error: { code: "INTERNAL", message, hint: null } });
+  return ExitCode.FAILURE;
+}
+
+/** Runs the program with `argv` (without the executable) and returns the exit code. */
+export async function runMain(argv: string[]): Promise<number> {
+  let pending: Promise<number> | undefined;
+  const program = buildProgram((load, args, opts) => {
+    const out = new Output({ json: opts["json"] === true, debug: opts["debug"] === true });
+    pending = (async () => {
+      try {
+        return await load(args, opts, out);
+      } catch (err) {
+        return reportFailure(err, out);
+      }
+    })();
+  });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version") return ExitCode.OK;
+      return ExitCode.USAGE;
+    }
+    return reportFailure(err, new Output({}));
+  }
+  if (pending === undefined) {
+    program.outputHelp({ error: true });
+    return ExitCode.USAGE;
+  }
+  return await pending;
+}
+
+if (import.meta.main) {
+  Deno.exit(await runMain(Deno.args));
+}

@@ -1,0 +1,60 @@
+/**
+ * Options shared by every command, and how they are read (flags, then environment, then defaults).
+ *
+ * @module
+ */
+import { type Command, Option } from "commander";
+
+/** The defaults that serve Dangerzone. */
+export const DEFAULT_IMAGE = "ghcr.io/freedomofpress/dangerzone/v1";
+
+/** Common options as commander parses them. */
+export interface CommonOptions {
+  image?: string;
+  pubkey?: string;
+  rekorKey?: string;
+  trustedRoot?: string;
+  identity?: string;
+  runtime?: "podman" | "docker";
+  runtimePath?: string;
+  dataDir?: string;
+  json?: boolean;
+  debug?: boolean;
+  insecureRegistry?: string[];
+  caCert?: string[];
+  proxy?: string;
+}
+
+/** Adds the common options of DESIGN.md to a command. */
+export function addCommonOptions(cmd: Command): Command {
+  return cmd
+    .option("--image <ref>", `image reference (default: ${DEFAULT_IMAGE}:latest)`)
+    .option("--pubkey <file>", "trusted publisher public key (PEM); default: the pinned Dangerzone key")
+    .option("--rekor-key <file>", "trusted Rekor public key (PEM); also $SIGSTORE_REKOR_PUBLIC_KEY")
+    .option("--trusted-root <file>", "Sigstore trusted_root.json to take log keys and CAs from")
+    .option("--identity <repo>", "signed docker-reference to expect (when pulling through a mirror)")
+    .addOption(new Option("--runtime <name>", "container runtime (default: detect, podman first)").choices([
+      "podman",
+      "docker",
+    ]))
+    .option("--runtime-path <file>", "path of the podman or docker binary")
+    .option(
+      "--data-dir <dir>",
+      "state directory (default: $DANGERZONE_DATA_DIR or $XDG_DATA_HOME/dangerzone)",
+    )
+    .option(
+      "--insecure-registry <host>",
+      "allow plain HTTP to this registry host[:port] (repeatable)",
+      collect,
+      [],
+    )
+    .option("--ca-cert <file>", "extra CA certificate (PEM) for registry TLS (repeatable)", collect, [])
+    .option("--proxy <url>", "proxy for registry traffic: http://, https:// or socks5:// (Tor)")
+    .option("--json", "print one JSON document on stdout and nothing else there")
+    .option("--debug", "print stack traces and protocol details on stderr");
+}
+
+/** Commander accumulator for repeatable options. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

@@ -1,0 +1,42 @@
+// deno-lint-ignore-file no-console -- console output is allowed only in main.ts and src/cli/
+/**
+ * Human and `--json` output. With `--json`, stdout carries exactly one JSON document and human
+ * lines go to stderr; without it, human lines go to stdout.
+ *
+ * @module
+ */
+
+/** Writes the results of one command run. */
+export class Output {
+  /** Whether `--json` was given. */
+  readonly json: boolean;
+  /** Whether `--debug` was given. */
+  readonly debug: boolean;
+
+  /** Creates an output for one run. */
+  constructor(options: { json?: boolean | undefined; debug?: boolean | undefined }) {
+    this.json = options.json === true;
+    this.debug = options.debug === true;
+  }
+
+  /** A human progress or result line: stdout normally, stderr under `--json`. */
+  line(text: string): void {
+    if (this.json) console.error(text);
+    else console.log(text);
+  }
+
+  /** A warning line, always on stderr. */
+  warn(text: string): void {
+    console.error(`warning: ${text}`);
+  }
+
+  /** A debug line on stderr, only with `--debug`. */
+  debugLine(text: string): void {
+    if (this.debug) console.error(`debug: ${text}`);
+  }
+
+  /** The JSON result document; printed only under `--json`. */
+  result(document: unknown): void {
+    if (this.json) console.log(JSON.stringify(document, null, 2));
+  }
+}
