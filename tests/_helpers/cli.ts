@@ -1,0 +1,46 @@
+/**
+ * Runs the dangerzone-image CLI as a child process, the way users and the Dangerzone app do.
+ *
+ * @module
+ */
+
+/** The result of one CLI run. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of {@linkcode runCli}. */
+export interface RunCliOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Deno permission flags; default `-A`. */
+  permissions?: string[];
+  /** Run this entry point instead of main.ts (e.g. the bundle artifact). */
+  entry?: string;
+  stdin?: Uint8Array;
+}
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/** Runs `deno run <permissions> main.ts ...args` and collects exit code, stdout and stderr. */
+export async function runCli(args: string[], options: RunCliOptions = {}): Promise<CliResult> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...(options.permissions ?? ["-A"]), options.entry ?? MAIN, ...args],
+    env: { NO_COLOR: "1", ...(options.env ?? {}) },
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const child = cmd.spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(options.stdin);
+    await writer.close();
+  }
+  const out = await child.output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
