@@ -71,6 +71,11 @@ export interface RunningRegistry extends AsyncDisposable {
    * The caller must consume or cancel the body.
    */
   fetch(path: string, init?: RequestInit): Promise<Response>;
+  /**
+   * Headers that authorize `actions` (default pull) on `repository` without a challenge round trip: Basic in
+   * `htpasswd` mode, a freshly minted Bearer token in `token` mode, none otherwise. For test setup only.
+   */
+  authHeaders(repository: string, actions?: string[]): Promise<Record<string, string>>;
   /** Stops the registry (and token server) and removes its temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -214,6 +219,17 @@ ${tlsYaml}${authYaml}`,
         process: proc,
         fetch(path: string, init?: RequestInit): Promise<Response> {
           return fetch(`${url}${path}`, caClient === undefined ? init : { ...init, client: caClient });
+        },
+        async authHeaders(repository: string, actions: string[] = ["pull"]): Promise<Record<string, string>> {
+          if (options.mode === "htpasswd") {
+            return { authorization: `Basic ${btoa(`${username}:${password}`)}` };
+          }
+          if (tokenServer === undefined) return {};
+          const token = await tokenServer.mint({
+            subject: username ?? "",
+            access: [{ type: "repository", name: repository, actions }],
+          });
+          return { authorization: `Bearer ${token}` };
         },
         stop,
         [Symbol.asyncDispose]: stop,
