@@ -1,0 +1,27 @@
+/**
+ * Container runtimes: the {@linkcode ContainerRuntime} interface, the podman and docker adapters, and
+ * {@linkcode detectRuntime}.
+ *
+ * @example
+ * ```ts
+ * import { detectRuntime } from "./mod.ts";
+ * const runtime = await detectRuntime({});
+ * const digests = await runtime.digestsOf("ghcr.io/freedomofpress/dangerzone/v1:latest");
+ * ```
+ *
+ * @module
+ */
+export type {
+  ContainerRuntime,
+  ImageInfo,
+  ImageSummary,
+  ListOptions,
+  LoadResult,
+  RemoveOptions,
+  RuntimeName,
+  RuntimeOptions,
+} from "./runtime.ts";
+export { PodmanRuntime } from "./podman.ts";
+export { DockerRuntime } from "./docker.ts";
+export { detectRuntime } from "./detect.ts";
+export type { DetectOptions } from "./detect.ts";
