@@ -10,6 +10,7 @@
 import { Command, CommanderError } from "commander";
 import { addCommonOptions, type CommonOptions } from "./src/cli/common.ts";
 import { Output } from "./src/cli/output.ts";
+import { runVerifyBundle } from "./src/cli/verify_bundle.ts";
 import { DangerzoneError, ExitCode, exitCodeFor, type ExitCodeValue } from "./src/errors.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -127,7 +128,7 @@ export function buildProgram(
     "Verify a Sigstore bundle (sigstore-conformance client protocol).",
     "dangerzone-image verify-bundle --bundle a.sigstore.json --certificate-identity ID " +
       "--certificate-oidc-issuer https://token.actions.githubusercontent.com a.txt",
-    notBuilt("verify-bundle"),
+    runVerifyBundle,
     (c) =>
       c.argument("<artifact>", "the artifact file, or sha256:DIGEST")
         .requiredOption("--bundle <file>", "the Sigstore bundle (JSON)")
