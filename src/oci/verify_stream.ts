@@ -1,0 +1,116 @@
+/**
+ * Verification of blob bytes against their descriptor while they stream (ggcr `internal/verify`).
+ * The bytes are counted and hashed incrementally; more bytes than `size` fail at once, and the
+ * end of the stream fails on a short body or a digest mismatch.
+ *
+ * @module
+ */
+import { createHash, type Hash } from "node:crypto";
+import { DangerzoneError } from "../errors.ts";
+import type { Digest } from "./digest.ts";
+
+/** What the bytes must match. */
+export interface Expected {
+  /** Expected sha256 digest. */
+  digest: Digest;
+  /** Expected size in bytes. */
+  size: number;
+}
+
+/** Options of {@linkcode BlobVerifier}. */
+export interface BlobVerifierOptions {
+  /** Label for error messages (e.g. `blob sha256:ab…`). */
+  label?: string;
+}
+
+/**
+ * Incremental verifier: call {@linkcode BlobVerifier.update} per chunk and
+ * {@linkcode BlobVerifier.finish} at the end. Used by {@linkcode verifyStream} and by resumable
+ * downloads, which first feed the bytes already on disk.
+ */
+export class BlobVerifier {
+  readonly #expected: Expected;
+  readonly #hash: Hash = createHash("sha256");
+  readonly #label: string;
+  #count = 0;
+  #done = false;
+
+  /** Starts verifying bytes that must match `expected`. */
+  constructor(expected: Expected, options: BlobVerifierOptions = {}) {
+    this.#expected = expected;
+    this.#label = options.label ?? `blob ${expected.digest.slice(0, 19)}…`;
+  }
+
+  /** Number of bytes seen so far. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Adds bytes; throws `SIZE_MISMATCH` as soon as they exceed the expected size. */
+  update(chunk: Uint8Array): void {
+    if (this.#done) throw new DangerzoneError("INTERNAL", `${this.#label}: update after finish`);
+    this.#count += chunk.byteLength;
+    if (this.#count > this.#expected.size) {
+      this.#done = true;
+      throw new DangerzoneError(
+        "SIZE_MISMATCH",
+        `${this.#label} is larger than its descriptor's ${this.#expected.size} bytes`,
+        { hint: "the registry or mirror served wrong content; try again or use another source" },
+      );
+    }
+    this.#hash.update(chunk);
+  }
+
+  /** Checks size and digest at the end; throws `SIZE_MISMATCH` or `DIGEST_MISMATCH`. */
+  finish(): void {
+    if (this.#done) throw new DangerzoneError("INTERNAL", `${this.#label}: finish called twice`);
+    this.#done = true;
+    if (this.#count !== this.#expected.size) {
+      throw new DangerzoneError(
+        "SIZE_MISMATCH",
+        `${this.#label} has ${this.#count} bytes, its descriptor says ${this.#expected.size}`,
+        { hint: "the download was cut short or the content is wrong; try again" },
+      );
+    }
+    const got = `sha256:${this.#hash.digest("hex")}`;
+    if (got !== this.#expected.digest) {
+      throw new DangerzoneError(
+        "DIGEST_MISMATCH",
+        `${this.#label} does not match its digest (got ${got.slice(0, 19)}…)`,
+        { hint: "the registry or mirror served wrong content; do not use it" },
+      );
+    }
+  }
+}
+
+/**
+ * A `TransformStream` that passes bytes through while verifying them against `expected`.
+ * The readable side errors with `SIZE_MISMATCH` or `DIGEST_MISMATCH`; consumers must treat
+ * the data as usable only after the stream closed cleanly.
+ *
+ * @example
+ * ```ts
+ * import { verifyStream } from "./verify_stream.ts";
+ * import { sha256Digest } from "./digest.ts";
+ * const bytes = new TextEncoder().encode("hello");
+ * const verified = new Blob([bytes]).stream().pipeThrough(
+ *   verifyStream({ digest: await sha256Digest(bytes), size: bytes.length }),
+ * );
+ * await new Response(verified).arrayBuffer();
+ * ```
+ */
+export function verifyStream(
+  expected: Expected,
+  options: BlobVerifierOptions = {},
+): TransformStream<Uint8Array, Uint8Array> {
+  const verifier = new BlobVerifier(expected, options);
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      verifier.update(chunk);
+      controller.enqueue(chunk);
+    },
+    flush() {
+      verifier.finish();
+    },
+  });
+}

@@ -1,0 +1,596 @@
+/**
+ * The registry client: manifests, blobs, tags, referrers and uploads over the distribution
+ * API. Every manifest digest is computed from the received bytes (a `Docker-Content-Digest`
+ * header is never trusted), every blob is verified for size and digest while it streams, and
+ * downloads are renamed into place only after they verified.
+ *
+ * @module
+ */
+import { DangerzoneError, isDangerzoneError } from "../errors.ts";
+import type { ContentStore, ReadOptions } from "../oci/content_store.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
+import { type Digest, digestHex, sha256Digest } from "../oci/digest.ts";
+import { parseManifest, type RawManifest } from "../oci/manifest.ts";
+import { isIndexMediaType, isManifestMediaType, MANIFEST_ACCEPT, MediaType } from "../oci/media_types.ts";
+import type { Reference } from "../oci/reference.ts";
+import { BlobVerifier, verifyStream } from "../oci/verify_stream.ts";
+import { readLimited, Transport, type TransportOptions, type TransportRequest } from "./transport.ts";
+
+/** Options of {@linkcode RegistryClient}: all transport options plus limits. */
+export interface RegistryClientOptions extends TransportOptions {
+  /** Largest manifest accepted, in bytes (default 4 MiB). */
+  manifestLimit?: number;
+  /** Most tags {@linkcode RegistryClient.listTags} collects (default 100 000). */
+  tagLimit?: number;
+}
+
+/** Options of {@linkcode RegistryClient.downloadBlob}. */
+export interface DownloadOptions {
+  /** Called after each write with bytes done and the total. */
+  onProgress?: (done: number, total: number) => void;
+  /** Aborts the download (a `resumable` partial file is kept). */
+  signal?: AbortSignal;
+  /**
+   * `temporary` (default): write `<dest>.<random>.tmp`, removed on failure.
+   * `resumable`: write `<dest>.partial`, kept on network failure and resumed next time after
+   * re-hashing its bytes.
+   */
+  partialFile?: "temporary" | "resumable";
+}
+
+/** Options of {@linkcode RegistryClient.listTags}. */
+export interface ListTagsOptions extends ReadOptions {
+  /** Page size sent as `n` (default 1000). */
+  pageSize?: number;
+}
+
+/** Options of {@linkcode RegistryClient.referrers}. */
+export interface ReferrersOptions extends ReadOptions {
+  /** Only referrers of this artifact type. */
+  artifactType?: string;
+}
+
+/** Options of {@linkcode RegistryClient.putManifest}. */
+export interface PutManifestOptions extends ReadOptions {
+  /** Media type sent as `Content-Type` (default: the `mediaType` field of the manifest). */
+  mediaType?: string;
+  /** Tag to push under; without it the manifest is pushed by digest. */
+  tag?: string;
+}
+
+/** Options of {@linkcode RegistryClient.putBlob}. */
+export interface PutBlobOptions extends ReadOptions {
+  /** Upload in `PATCH` chunks of this many bytes instead of one monolithic `PUT`. */
+  chunkSize?: number;
+}
+
+const DEFAULT_MANIFEST_LIMIT = 4 * 1024 * 1024;
+const WRITE_CHUNK = 1024 * 1024;
+const MAX_PAGES = 1000;
+
+/**
+ * A client for OCI distribution registries. Close it when done (it owns HTTP clients).
+ *
+ * @example
+ * ```ts
+ * import { RegistryClient } from "./client.ts";
+ * import { parseReference } from "../oci/reference.ts";
+ * using client = new RegistryClient({ insecureRegistries: ["127.0.0.1:5000"] });
+ * const { descriptor, raw } = await client.getManifest(parseReference("127.0.0.1:5000/test/busybox:latest"));
+ * console.log(descriptor.digest, raw.length);
+ * ```
+ */
+export class RegistryClient {
+  readonly #transport: Transport;
+  readonly #manifestLimit: number;
+  readonly #tagLimit: number;
+
+  /** Creates a client; no I/O happens until the first call. */
+  constructor(options: RegistryClientOptions = {}) {
+    this.#transport = new Transport(options);
+    this.#manifestLimit = options.manifestLimit ?? DEFAULT_MANIFEST_LIMIT;
+    this.#tagLimit = options.tagLimit ?? 100_000;
+  }
+
+  /** Releases the HTTP clients. */
+  close(): void {
+    this.#transport.close();
+  }
+
+  /** Same as {@linkcode RegistryClient.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** How traffic to `registry` is routed: `direct` or the proxy (display form, no secrets). */
+  async describeRoute(registry: string): Promise<string> {
+    return await this.#transport.describeRoute(registry);
+  }
+
+  /**
+   * Fetches a manifest or index by tag or digest with the full Accept list. Its digest is the
+   * sha256 of the bytes received; for a digest reference it must equal the requested digest
+   * (`DIGEST_MISMATCH`). Larger than the limit: `SIZE_LIMIT_EXCEEDED`.
+   */
+  async getManifest(ref: Reference, options: ReadOptions = {}): Promise<RawManifest> {
+    const { response, url } = await this.#transport.request({
+      ...this.#base(ref, "pull", options),
+      path: `/v2/${ref.repository}/manifests/${ref.identifier()}`,
+      headers: { Accept: MANIFEST_ACCEPT.join(", ") },
+    });
+    const raw = await readLimited(response, this.#manifestLimit, `manifest ${url}`);
+    const digest = await sha256Digest(raw);
+    if (ref.digest !== undefined && digest !== ref.digest) {
+      throw new DangerzoneError(
+        "DIGEST_MISMATCH",
+        `manifest of ${ref.format()} hashes to ${digest.slice(0, 19)}…, not the requested digest`,
+        { hint: "the registry or a mirror served wrong content; do not use it" },
+      );
+    }
+    const mediaType = manifestMediaType(raw, response.headers.get("content-type"));
+    return { descriptor: { mediaType, digest, size: raw.byteLength }, raw };
+  }
+
+  /** The descriptor of the manifest `ref` names (digest computed from the bytes). */
+  async resolve(ref: Reference, options: ReadOptions = {}): Promise<Descriptor> {
+    return (await this.getManifest(ref, options)).descriptor;
+  }
+
+  /** A stream of the blob that errors (`SIZE_MISMATCH`/`DIGEST_MISMATCH`) unless it matches `descriptor`. */
+  async getBlob(
+    ref: Reference,
+    descriptor: Descriptor,
+    options: ReadOptions = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    const body = await this.#transport.openBlob(this.#blobRequest(ref, descriptor, options), {
+      size: descriptor.size,
+    });
+    return body.pipeThrough(verifyStream(descriptor));
+  }
+
+  /** True when the registry has the blob (HEAD 200), false on 404. */
+  async hasBlob(ref: Reference, descriptor: Descriptor, options: ReadOptions = {}): Promise<boolean> {
+    const { response } = await this.#transport.request({
+      ...this.#blobRequest(ref, descriptor, options),
+      method: "HEAD",
+      acceptStatus: [404],
+    });
+    await response.body?.cancel();
+    return response.status !== 404;
+  }
+
+  /**
+   * Downloads a blob to `destPath`: bytes stream into a temporary (or `.partial`) file while being
+   * counted and hashed, a dropped connection resumes with `Range`, and the file is renamed to
+   * `destPath` only after size and digest matched.
+   */
+  async downloadBlob(
+    ref: Reference,
+    descriptor: Descriptor,
+    destPath: string,
+    options: DownloadOptions = {},
+  ): Promise<void> {
+    const resumable = options.partialFile === "resumable";
+    const tmpPath = resumable ? `${destPath}.partial` : `${destPath}.${randomSuffix()}.tmp`;
+    try {
+      await this.#downloadTo(ref, descriptor, tmpPath, resumable, options);
+    } catch (err) {
+      const badBytes = isDangerzoneError(err, "DIGEST_MISMATCH", "SIZE_MISMATCH");
+      if (resumable && badBytes && err instanceof DangerzoneError && err.message.includes("resumed")) {
+        // the partial file from an earlier run was wrong: start once from zero
+        await removeIfExists(tmpPath);
+        await this.#downloadTo(ref, descriptor, tmpPath, resumable, options).catch(async (again) => {
+          await removeIfExists(tmpPath);
+          throw again;
+        });
+      } else {
+        if (!resumable || badBytes) await removeIfExists(tmpPath);
+        throw err;
+      }
+    }
+    await Deno.rename(tmpPath, destPath);
+  }
+
+  /** All tags of the repository, following `Link` pagination (`n`/`last`). */
+  async listTags(ref: Reference, options: ListTagsOptions = {}): Promise<string[]> {
+    const tags: string[] = [];
+    let path: string | undefined = `/v2/${ref.repository}/tags/list?n=${options.pageSize ?? 1000}`;
+    for (let page = 0; path !== undefined; page++) {
+      if (page >= MAX_PAGES) {
+        throw new DangerzoneError(
+          "SIZE_LIMIT_EXCEEDED",
+          `tag list of ${ref.name()} has more than ${MAX_PAGES} pages`,
+        );
+      }
+      const { response, url } = await this.#transport.request({ ...this.#base(ref, "pull", options), path });
+      const next = nextLink(response.headers.get("link"), ref);
+      const untrusted = parseJson(await readLimited(response, this.#manifestLimit, `tag list ${url}`), url);
+      if (!isObject(untrusted)) throw protocol(`tag list from ${url} is not an object`);
+      const list = untrusted.tags;
+      if (list !== null && list !== undefined) {
+        if (!Array.isArray(list)) throw protocol(`tag list from ${url} has no tags array`);
+        for (const t of list) {
+          if (typeof t !== "string") throw protocol(`tag list from ${url} holds a non-string tag`);
+          tags.push(t);
+        }
+      }
+      if (tags.length > this.#tagLimit) {
+        throw new DangerzoneError(
+          "SIZE_LIMIT_EXCEEDED",
+          `${ref.name()} has more than ${this.#tagLimit} tags`,
+        );
+      }
+      path = next;
+    }
+    return tags;
+  }
+
+  /**
+   * Manifests that refer to `digest` (OCI 1.1 referrers API), optionally of one artifact type.
+   * When the registry lacks the API (404/400/405), falls back to the referrers tag schema: the
+   * index tagged `sha256-<hex>`; no such tag means no referrers.
+   */
+  async referrers(ref: Reference, digest: Digest, options: ReferrersOptions = {}): Promise<Descriptor[]> {
+    const query = options.artifactType === undefined
+      ? ""
+      : `?artifactType=${encodeURIComponent(options.artifactType)}`;
+    const { response, url } = await this.#transport.request({
+      ...this.#base(ref, "pull", options),
+      path: `/v2/${ref.repository}/referrers/${digest}${query}`,
+      headers: { Accept: MediaType.OCI_INDEX },
+      acceptStatus: [404, 400, 405],
+    });
+    let descriptors: Descriptor[];
+    const contentType = response.headers.get("content-type")?.split(";")[0]?.trim();
+    if (response.status === 200 && contentType === MediaType.OCI_INDEX) {
+      const raw = await readLimited(response, this.#manifestLimit, `referrers ${url}`);
+      descriptors = indexEntries(raw, url);
+    } else {
+      await response.body?.cancel();
+      descriptors = await this.#referrersFromTag(ref, digest, options);
+    }
+    if (options.artifactType === undefined) return descriptors;
+    return descriptors.filter((d) => d.artifactType === options.artifactType);
+  }
+
+  /** Pushes a manifest's exact bytes (by tag, or by its digest) and returns its descriptor. */
+  async putManifest(ref: Reference, raw: Uint8Array, options: PutManifestOptions = {}): Promise<Descriptor> {
+    const digest = await sha256Digest(raw);
+    const mediaType = options.mediaType ?? manifestMediaType(raw, null);
+    const { response } = await this.#transport.request({
+      ...this.#base(ref, "pull,push", options),
+      method: "PUT",
+      path: `/v2/${ref.repository}/manifests/${options.tag ?? digest}`,
+      headers: { "Content-Type": mediaType },
+      body: raw,
+    });
+    await response.body?.cancel();
+    return { mediaType, digest, size: raw.byteLength };
+  }
+
+  /** Uploads a blob (monolithic, or chunked with `chunkSize`); skips it if the registry has it. */
+  async putBlob(
+    ref: Reference,
+    descriptor: Descriptor,
+    data: Uint8Array,
+    options: PutBlobOptions = {},
+  ): Promise<void> {
+    const verifier = new BlobVerifier(descriptor);
+    verifier.update(data);
+    verifier.finish();
+    if (await this.hasBlob(ref, descriptor, options)) return;
+    const base = this.#base(ref, "pull,push", options);
+    const start = await this.#transport.request({
+      ...base,
+      method: "POST",
+      path: `/v2/${ref.repository}/blobs/uploads/`,
+    });
+    let location = await uploadLocation(start.response, start.url, ref);
+    const chunk = options.chunkSize;
+    if (chunk !== undefined && chunk > 0) {
+      for (let off = 0; off < data.byteLength; off += chunk) {
+        const part = data.subarray(off, Math.min(off + chunk, data.byteLength));
+        const r = await this.#transport.request({
+          ...base,
+          method: "PATCH",
+          path: location,
+          headers: {
+            "Content-Type": "application/octet-stream",
+            "Content-Range": `${off}-${off + part.byteLength - 1}`,
+          },
+          body: part,
+        });
+        location = await uploadLocation(r.response, r.url, ref);
+      }
+    }
+    const finish = new URL(location);
+    finish.searchParams.set("digest", descriptor.digest);
+    const body = chunk !== undefined && chunk > 0 ? new Uint8Array() : data;
+    const done = await this.#transport.request({
+      ...base,
+      method: "PUT",
+      path: finish.toString(),
+      headers: { "Content-Type": "application/octet-stream" },
+      body,
+    });
+    await done.response.body?.cancel();
+  }
+
+  /** A {@linkcode ContentStore} view of one repository (for the shared copy path). */
+  store(ref: Reference): ContentStore {
+    return new RegistryStore(this, ref);
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  #base(ref: Reference, actions: string, options: ReadOptions): Omit<TransportRequest, "path"> {
+    return {
+      registry: ref.registry,
+      scope: `repository:${ref.repository}:${actions}`,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    };
+  }
+
+  #blobRequest(ref: Reference, descriptor: Descriptor, options: ReadOptions): TransportRequest {
+    return { ...this.#base(ref, "pull", options), path: `/v2/${ref.repository}/blobs/${descriptor.digest}` };
+  }
+
+  async #referrersFromTag(ref: Reference, digest: Digest, options: ReadOptions): Promise<Descriptor[]> {
+    let manifest: RawManifest;
+    try {
+      manifest = await this.getManifest(ref.withTag(`sha256-${digestHex(digest)}`), options);
+    } catch (err) {
+      if (isDangerzoneError(err, "REGISTRY_NOT_FOUND")) return [];
+      throw err;
+    }
+    if (!isIndexMediaType(manifest.descriptor.mediaType)) return [];
+    return indexEntries(manifest.raw, ref.name());
+  }
+
+  async #downloadTo(
+    ref: Reference,
+    descriptor: Descriptor,
+    tmpPath: string,
+    resumable: boolean,
+    options: DownloadOptions,
+  ): Promise<void> {
+    const verifier = new BlobVerifier(descriptor);
+    using file = await Deno.open(
+      tmpPath,
+      resumable ? { read: true, write: true, create: true } : {
+        write: true,
+        createNew: true,
+      },
+    );
+    let offset = 0;
+    if (resumable) {
+      offset = await rehashPartial(file, descriptor.size, verifier);
+    }
+    const resumedFrom = offset;
+    const total = descriptor.size;
+    options.onProgress?.(offset, total);
+    if (offset < total) {
+      const body = await this.#transport.openBlob(this.#blobRequest(ref, descriptor, options), {
+        size: total,
+        offset,
+      });
+      const reader = body.getReader();
+      const buffer = new Uint8Array(WRITE_CHUNK);
+      let filled = 0;
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          verifier.update(value);
+          let chunk = value;
+          while (chunk.byteLength > 0) {
+            if (filled === 0 && chunk.byteLength >= WRITE_CHUNK) {
+              await writeAll(file, chunk);
+              offset += chunk.byteLength;
+              options.onProgress?.(offset, total);
+              break;
+            }
+            const n = Math.min(WRITE_CHUNK - filled, chunk.byteLength);
+            buffer.set(chunk.subarray(0, n), filled);
+            filled += n;
+            chunk = chunk.subarray(n);
+            if (filled === WRITE_CHUNK) {
+              await writeAll(file, buffer);
+              offset += filled;
+              filled = 0;
+              options.onProgress?.(offset, total);
+            }
+          }
+        }
+      } catch (err) {
+        await reader.cancel().catch(() => {});
+        if (filled > 0 && resumable && !isDangerzoneError(err, "SIZE_MISMATCH")) {
+          await writeAll(file, buffer.subarray(0, filled));
+        }
+        throw err;
+      }
+      if (filled > 0) {
+        await writeAll(file, buffer.subarray(0, filled));
+        offset += filled;
+        options.onProgress?.(offset, total);
+      }
+    }
+    try {
+      verifier.finish();
+    } catch (err) {
+      if (resumedFrom > 0 && err instanceof DangerzoneError) {
+        throw new DangerzoneError(err.code, `${err.message} (resumed from byte ${resumedFrom})`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+}
+
+/** {@linkcode ContentStore} over one registry repository. */
+class RegistryStore implements ContentStore {
+  readonly #client: RegistryClient;
+  readonly #ref: Reference;
+
+  constructor(client: RegistryClient, ref: Reference) {
+    this.#client = client;
+    this.#ref = ref;
+  }
+
+  resolve(ref: Reference, options: ReadOptions = {}): Promise<Descriptor> {
+    return this.#client.resolve(ref, options);
+  }
+
+  async getManifest(desc: Descriptor, options: ReadOptions = {}): Promise<Uint8Array> {
+    const m = await this.#client.getManifest(this.#ref.withDigest(desc.digest), options);
+    if (m.raw.byteLength !== desc.size) {
+      throw new DangerzoneError("SIZE_MISMATCH", `manifest ${desc.digest.slice(0, 19)}… has the wrong size`);
+    }
+    return m.raw;
+  }
+
+  getBlob(desc: Descriptor, options: ReadOptions = {}): Promise<ReadableStream<Uint8Array>> {
+    return this.#client.getBlob(this.#ref, desc, options);
+  }
+
+  hasBlob(desc: Descriptor, options: ReadOptions = {}): Promise<boolean> {
+    return this.#client.hasBlob(this.#ref, desc, options);
+  }
+
+  async putBlob(
+    desc: Descriptor,
+    stream: ReadableStream<Uint8Array>,
+    options: ReadOptions = {},
+  ): Promise<void> {
+    const data = new Uint8Array(await new Response(stream.pipeThrough(verifyStream(desc))).arrayBuffer());
+    await this.#client.putBlob(this.#ref, desc, data, options);
+  }
+
+  async putManifest(
+    desc: Descriptor,
+    raw: Uint8Array,
+    tag?: string,
+    options: ReadOptions = {},
+  ): Promise<void> {
+    const digest = await sha256Digest(raw);
+    if (digest !== desc.digest || raw.byteLength !== desc.size) {
+      throw new DangerzoneError(
+        "DIGEST_MISMATCH",
+        `manifest bytes do not match ${desc.digest.slice(0, 19)}…`,
+      );
+    }
+    await this.#client.putManifest(this.#ref, raw, {
+      mediaType: desc.mediaType,
+      ...(tag === undefined ? {} : { tag }),
+      ...options,
+    });
+  }
+}
+
+/** Re-hashes an existing partial file; returns the offset to resume from (0 if it was too long). */
+async function rehashPartial(file: Deno.FsFile, size: number, verifier: BlobVerifier): Promise<number> {
+  const stat = await file.stat();
+  if (stat.size > size) {
+    await file.truncate(0);
+    return 0;
+  }
+  await file.seek(0, Deno.SeekMode.Start);
+  const buf = new Uint8Array(WRITE_CHUNK);
+  let total = 0;
+  while (total < stat.size) {
+    const n = await file.read(buf);
+    if (n === null) break;
+    verifier.update(buf.subarray(0, n));
+    total += n;
+  }
+  await file.seek(total, Deno.SeekMode.Start);
+  await file.truncate(total);
+  return total;
+}
+
+async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.byteLength) off += await file.write(data.subarray(off));
+}
+
+async function removeIfExists(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+}
+
+function randomSuffix(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join(
+    "",
+  );
+}
+
+/** The manifest's media type: its `mediaType` field, else a known `Content-Type`. */
+function manifestMediaType(raw: Uint8Array, contentType: string | null): string {
+  const header = contentType?.split(";")[0]?.trim();
+  let field: string | undefined;
+  try {
+    const untrusted: unknown = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
+    if (isObject(untrusted) && typeof untrusted.mediaType === "string") field = untrusted.mediaType;
+  } catch (cause) {
+    throw new DangerzoneError("MANIFEST_INVALID", "the registry sent a manifest that is not JSON", { cause });
+  }
+  if (field !== undefined) return field;
+  if (header !== undefined && (isManifestMediaType(header) || isIndexMediaType(header))) return header;
+  return parseManifest(raw).mediaType;
+}
+
+function indexEntries(raw: Uint8Array, where: string): Descriptor[] {
+  const m = parseManifest(raw, MediaType.OCI_INDEX);
+  if (m.kind !== "index") throw protocol(`referrers from ${where} are not an index`);
+  return m.manifests;
+}
+
+function nextLink(header: string | null, ref: Reference): string | undefined {
+  if (header === null) return undefined;
+  const m = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header);
+  const target = m?.[1];
+  if (target === undefined) return undefined;
+  if (/^https?:\/\//i.test(target)) {
+    throw protocol(`pagination link of ${ref.name()} points to another origin`);
+  }
+  if (!target.startsWith(`/v2/${ref.repository}/`)) {
+    throw protocol(`pagination link of ${ref.name()} leaves the repository`);
+  }
+  return target;
+}
+
+async function uploadLocation(response: Response, url: string, ref: Reference): Promise<string> {
+  await response.body?.cancel();
+  const location = response.headers.get("location");
+  if (location === null) throw protocol(`upload to ${url} returned no Location`);
+  if (/^https?:\/\//i.test(location)) return location;
+  if (!location.startsWith(`/v2/${ref.repository}/`)) {
+    throw protocol(`upload Location from ${url} leaves the repository`);
+  }
+  return absolutize(url, location);
+}
+
+function absolutize(redactedBase: string, path: string): string {
+  const base = new URL(redactedBase);
+  return new URL(path, `${base.protocol}//${base.host}`).toString();
+}
+
+function parseJson(bytes: Uint8Array, where: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (cause) {
+    throw new DangerzoneError("REGISTRY_PROTOCOL", `invalid JSON from ${where}`, { cause });
+  }
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+function protocol(message: string): DangerzoneError {
+  return new DangerzoneError("REGISTRY_PROTOCOL", message);
+}
