@@ -484,3 +484,17 @@ export async function tagManifest(registry: RunningRegistry, options: TagManifes
     if (put.status !== 201) throw new Error(`PUT manifest ${tag}: HTTP ${put.status}`);
   }
 }
+
+/**
+ * Writes an OCI layout directory as a tar with `oci-layout`, `index.json` and `blobs/` at its root (what
+ * `podman load` and `docker load` accept).
+ *
+ * @example
+ * ```ts
+ * import { writeLayoutTar } from "./images.ts";
+ * // await writeLayoutTar(img.layoutDir, "/tmp/x/img.tar");
+ * ```
+ */
+export async function writeLayoutTar(layoutDir: string, tarPath: string): Promise<void> {
+  await runCommand("tar", ["-C", layoutDir, "-cf", tarPath, "oci-layout", "index.json", "blobs"]);
+}

@@ -113,6 +113,8 @@ image_copy_tmp_dir = "${dir}/copytmp"
 `,
   );
   await Deno.writeTextFile(join(dir, "registries.conf"), "unqualified-search-registries = []\n");
+  // podman refuses to run when REGISTRY_AUTH_FILE names a missing file
+  await Deno.writeTextFile(join(dir, "auth.json"), '{"auths":{}}\n');
 }
 
 /** The docker CLI against a podman API socket. */
