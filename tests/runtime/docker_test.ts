@@ -1,0 +1,3 @@
+import { defineRuntimeTests } from "./_suite.ts";
+
+defineRuntimeTests("docker");
