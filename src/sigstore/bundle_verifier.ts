@@ -32,6 +32,7 @@ import {
 import { DangerzoneError, type ErrorCode } from "../errors.ts";
 import { type Digest, digestHex, toHex } from "../oci/digest.ts";
 import { isJsonObject } from "./_json_shape.ts";
+import { isLegacyIntoto, verifyLegacyIntotoEntry } from "./_legacy_intoto.ts";
 import { supportsPrehashed, verifyPrehashedEcdsa } from "./_ecdsa_prehashed.ts";
 import { parseBundle } from "./bundle.ts";
 import { productionTrustedRoot, type SigstoreTrustedRoot, trustMaterialFor } from "./trusted_root.ts";
@@ -52,6 +53,12 @@ export interface VerifyBundleOptions {
   readonly policy: BundlePolicy;
   /** The trust root (default: the production Sigstore root the project ships). */
   readonly trustedRoot?: SigstoreTrustedRoot;
+  /**
+   * The exact DSSE envelope bytes the bundle's envelope came from. Needed only for Rekor `intoto`
+   * 0.0.1 entries (legacy cosign attestations), whose body hashes the envelope as uploaded and which
+   * `@sigstore/verify` does not support; such entries are verified here (SET and body binding).
+   */
+  readonly legacyEnvelopeBytes?: Uint8Array;
 }
 
 /** A transparency-log entry of a verified bundle. */
@@ -182,9 +189,16 @@ function verifyBundleUnwrapped(
 
   // 3. The library pipeline.
   const artifactDigest = artifactSha256(options.artifact);
-  const entity = signedEntity(bundle, options.artifact, artifactDigest);
+  const fullEntity = signedEntity(bundle, options.artifact, artifactDigest);
   const keyFinder = policyKey === undefined ? undefined : fixedKey(policyKey);
-  const verifier = new Verifier(trustMaterialFor(root, keyFinder), { tlogThreshold: 1, ctlogThreshold: 1 });
+  const trust = trustMaterialFor(root, keyFinder);
+  const legacy = fullEntity.tlogEntries.filter(isLegacyIntoto);
+  for (const entry of legacy) verifyLegacyIntotoEntry(entry, bundle, trust, options.legacyEnvelopeBytes);
+  const entity: SignedEntity = {
+    ...fullEntity,
+    tlogEntries: fullEntity.tlogEntries.filter((e) => !isLegacyIntoto(e)),
+  };
+  const verifier = new Verifier(trust, { tlogThreshold: Math.max(0, 1 - legacy.length), ctlogThreshold: 1 });
   const signer: Signer = policy.kind === "identity"
     ? verifier.verify(entity, {
       subjectAlternativeName: new RegExp(`^${escapeRegExp(policy.identity)}$`),
