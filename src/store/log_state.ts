@@ -1,0 +1,237 @@
+/**
+ * Anti-rollback state (DESIGN rule 5). Log indexes are per log (Rekor v2 shards start again at 0), so
+ * the highest installed index is kept per log ID in `<data-dir>/signatures/log_state.json` (ours);
+ * `<data-dir>/signatures/last_log_index` (decimal text, what Dangerzone reads) is kept in step for the
+ * production Rekor log and is read as that log's floor when our state file is absent.
+ *
+ * Only verified signatures count: the functions take {@linkcode VerifiedCosignSignature}s.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { DangerzoneError } from "../errors.ts";
+import { type LogPosition, verifiedLogPositions } from "../sigstore/policy.ts";
+import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
+import { writeFileAtomic } from "./_atomic_write.ts";
+
+/** The production Rekor log ID (sha256 of the pinned `rekor.pub` SPKI): what `last_log_index` is about. */
+export const PRODUCTION_REKOR_LOG_ID = "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d";
+
+/** What is recorded for one log. */
+export interface LogStateEntry {
+  /** The highest installed log index in this log. */
+  readonly logIndex: number;
+  /** Its integration time (Unix seconds), signed by the log. */
+  readonly integratedTime: number;
+  /** The image digest it belongs to. */
+  readonly digest: string;
+  /** When it was recorded (ISO 8601). */
+  readonly updatedAt: string;
+}
+
+/** The state as read from disk. */
+export interface LogState {
+  /** Per log ID (hex). */
+  readonly logs: ReadonlyMap<string, LogStateEntry>;
+  /** `last_log_index`, if present. */
+  readonly legacyLastLogIndex: number | null;
+}
+
+/** The result of a rollback check that did not refuse. */
+export type RollbackVerdict = "newer" | "up-to-date";
+
+/** Options of {@linkcode LogStateStore}. */
+export interface LogStateOptions {
+  /** The log `last_log_index` is about (default: the production Rekor log). */
+  legacyLogId?: string;
+}
+
+/** The anti-rollback state of one data directory. */
+export class LogStateStore {
+  readonly #dir: string;
+  readonly #legacyLogId: string;
+
+  /**
+   * Opens the state of `dataDir`.
+   *
+   * @example
+   * ```ts ignore
+   * const state = new LogStateStore(dataDir);
+   * const verdict = await state.check(verified); // throws ROLLBACK
+   * await state.record(verified);
+   * ```
+   */
+  constructor(dataDir: string, options: LogStateOptions = {}) {
+    this.#dir = join(dataDir, "signatures");
+    this.#legacyLogId = options.legacyLogId ?? PRODUCTION_REKOR_LOG_ID;
+  }
+
+  /** `<data-dir>/signatures/last_log_index`. */
+  get lastLogIndexPath(): string {
+    return join(this.#dir, "last_log_index");
+  }
+
+  /** `<data-dir>/signatures/log_state.json`. */
+  get statePath(): string {
+    return join(this.#dir, "log_state.json");
+  }
+
+  /** Reads the state; a corrupt file is `STORE_INVALID` (never silently reset). */
+  async read(): Promise<LogState> {
+    const legacyText = await readOptional(this.lastLogIndexPath);
+    let legacyLastLogIndex: number | null = null;
+    if (legacyText !== null) {
+      const t = legacyText.trim();
+      if (!/^[0-9]{1,16}$/.test(t) || !Number.isSafeInteger(Number(t))) {
+        throw corrupt(this.lastLogIndexPath, "is not a decimal log index");
+      }
+      legacyLastLogIndex = Number(t);
+    }
+    const stateText = await readOptional(this.statePath);
+    const logs = new Map<string, LogStateEntry>();
+    if (stateText !== null) parseState(stateText, this.statePath, logs);
+    return { logs, legacyLastLogIndex };
+  }
+
+  /** Checks the verified signatures of a candidate image against the state; throws `ROLLBACK`. */
+  async check(verified: readonly VerifiedCosignSignature[]): Promise<RollbackVerdict> {
+    return checkRollback(await this.read(), verified, { legacyLogId: this.#legacyLogId });
+  }
+
+  /**
+   * Records the candidate's verified log positions (never lowering a log's index) and updates
+   * `last_log_index`. Call under the store lock, after installing.
+   */
+  async record(verified: readonly VerifiedCosignSignature[]): Promise<void> {
+    const positions = verifiedLogPositions(verified);
+    const first = verified[0];
+    if (first === undefined) throw new DangerzoneError("INTERNAL", "nothing verified to record");
+    const state = await this.read();
+    const logs = new Map(state.logs);
+    const now = new Date().toISOString();
+    for (const p of positions) {
+      const cur = logs.get(p.logId);
+      if (cur === undefined || p.logIndex >= cur.logIndex) {
+        logs.set(p.logId, {
+          logIndex: p.logIndex,
+          integratedTime: p.integratedTime,
+          digest: first.digest,
+          updatedAt: now,
+        });
+      }
+    }
+    const doc = {
+      version: 1,
+      logs: Object.fromEntries([...logs.entries()].sort(([a], [b]) => a < b ? -1 : 1)),
+    };
+    await writeFileAtomic(this.statePath, new TextEncoder().encode(JSON.stringify(doc, null, 2) + "\n"));
+    const legacy = positions.find((p) => p.logId === this.#legacyLogId) ??
+      (positions.length === 1 ? positions[0] : undefined);
+    if (legacy !== undefined) {
+      const index = Math.max(legacy.logIndex, state.legacyLastLogIndex ?? 0);
+      await writeFileAtomic(this.lastLogIndexPath, new TextEncoder().encode(String(index)));
+    }
+  }
+}
+
+/**
+ * The rollback rule, pure. Per log, the candidate's highest verified index is compared with the
+ * recorded one: higher = newer, equal = up to date, lower = refused. A log without state is newer
+ * only if its signed integration time is later than every recorded one. Any newer log makes the
+ * image newer; otherwise any equal one makes it up to date; otherwise `ROLLBACK`.
+ */
+export function checkRollback(
+  state: LogState,
+  verified: readonly VerifiedCosignSignature[],
+  options: LogStateOptions = {},
+): RollbackVerdict {
+  const positions: LogPosition[] = verifiedLogPositions(verified);
+  if (positions.length === 0) {
+    throw new DangerzoneError("INTERNAL", "rollback check without verified signatures");
+  }
+  const legacyLogId = options.legacyLogId ?? PRODUCTION_REKOR_LOG_ID;
+  const floor = new Map<string, { logIndex: number; integratedTime: number | null }>();
+  for (const [id, e] of state.logs) floor.set(id, { logIndex: e.logIndex, integratedTime: e.integratedTime });
+  if (state.legacyLastLogIndex !== null) {
+    const cur = floor.get(legacyLogId);
+    if (cur === undefined) {
+      floor.set(legacyLogId, { logIndex: state.legacyLastLogIndex, integratedTime: null });
+    } else if (state.legacyLastLogIndex > cur.logIndex) {
+      floor.set(legacyLogId, { logIndex: state.legacyLastLogIndex, integratedTime: cur.integratedTime });
+    }
+  }
+  const latestTime = Math.max(0, ...[...floor.values()].map((f) => f.integratedTime ?? 0));
+  let equal = false;
+  const older: string[] = [];
+  for (const p of positions) {
+    const f = floor.get(p.logId);
+    if (f === undefined) {
+      if (floor.size === 0 || p.integratedTime > latestTime) return "newer";
+      older.push(
+        `log ${
+          p.logId.slice(0, 12)
+        }… is new but its entry (time ${p.integratedTime}) predates the installed one`,
+      );
+    } else if (p.logIndex > f.logIndex) {
+      return "newer";
+    } else if (p.logIndex === f.logIndex) {
+      equal = true;
+    } else {
+      older.push(
+        `log index ${p.logIndex} is lower than the installed ${f.logIndex} (log ${p.logId.slice(0, 12)}…)`,
+      );
+    }
+  }
+  if (equal) return "up-to-date";
+  throw new DangerzoneError("ROLLBACK", `rollback refused: ${older.join("; ")}`, {
+    hint: "an older image than the installed one was offered; load-archive --force bypasses this check",
+  });
+}
+
+function parseState(text: string, path: string, into: Map<string, LogStateEntry>): void {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (cause) {
+    throw corrupt(path, "is not JSON", cause);
+  }
+  const logs = typeof v === "object" && v !== null && Reflect.get(v, "version") === 1
+    ? Reflect.get(v, "logs")
+    : undefined;
+  if (typeof logs !== "object" || logs === null || Array.isArray(logs)) {
+    throw corrupt(path, "has no version-1 logs map");
+  }
+  for (const [id, e] of Object.entries(logs)) {
+    if (!/^[0-9a-f]{64}$/.test(id) || typeof e !== "object" || e === null) {
+      throw corrupt(path, `has a bad log ${id.slice(0, 20)}`);
+    }
+    const logIndex: unknown = Reflect.get(e, "logIndex");
+    const integratedTime: unknown = Reflect.get(e, "integratedTime");
+    const digest: unknown = Reflect.get(e, "digest");
+    const updatedAt: unknown = Reflect.get(e, "updatedAt");
+    if (
+      typeof logIndex !== "number" || !Number.isSafeInteger(logIndex) || logIndex < 0 ||
+      typeof integratedTime !== "number" || !Number.isSafeInteger(integratedTime) ||
+      typeof digest !== "string" || typeof updatedAt !== "string"
+    ) {
+      throw corrupt(path, `has a malformed entry for log ${id.slice(0, 12)}`);
+    }
+    into.set(id, { logIndex, integratedTime, digest, updatedAt });
+  }
+}
+
+async function readOptional(path: string): Promise<string | null> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw new DangerzoneError("IO", `cannot read ${path}: ${String(err)}`, { cause: err });
+  }
+}
+
+function corrupt(path: string, detail: string, cause?: unknown): DangerzoneError {
+  return new DangerzoneError("STORE_INVALID", `${path} ${detail}`, {
+    ...(cause === undefined ? {} : { cause }),
+    hint: "the anti-rollback state is damaged; restore it or remove it knowingly",
+  });
+}
