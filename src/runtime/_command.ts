@@ -120,7 +120,7 @@ export async function runCommand(spec: CommandSpec): Promise<CommandOutcome> {
   if (timedOut) {
     throw new DangerzoneError(
       "RUNTIME_FAILED",
-      `${label} timed out after ${Math.round(spec.timeoutMs / 1000)} s`,
+      `${label} timed out after ${seconds(spec.timeoutMs)} s`,
       {
         cause: new Error(trimStderr(stderrText)),
         hint: `check that ${spec.runtime} works (e.g. '${spec.runtime} images'), then retry`,
@@ -190,6 +190,11 @@ function spawnError(spec: CommandSpec, err: unknown): DangerzoneError {
     cause: err,
     hint: notFoundHint(spec.runtime),
   });
+}
+
+/** Milliseconds as seconds for messages: `0.3`, `12`. */
+function seconds(ms: number): string {
+  return ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000));
 }
 
 function kill(child: Deno.ChildProcess, signal: Deno.Signal): void {

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DangerzoneError } from "../../src/errors.ts";
+import { detectRuntime } from "../../src/runtime/mod.ts";
+import { startDockerApi, startPodman } from "../_helpers/podman.ts";
+import { makeTempDir } from "../_helpers/process.ts";
+import { fakeRuntime } from "./_setup.ts";
+
+function isNotFound(e: unknown): boolean {
+  assert.ok(e instanceof DangerzoneError);
+  assert.equal(e.code, "RUNTIME_NOT_FOUND");
+  assert.ok(!e.message.includes("\n"));
+  assert.ok(e.hint !== undefined && e.hint !== "");
+  return true;
+}
+
+Deno.test("detectRuntime() picks podman first when both work", async () => {
+  await using pm = await startPodman();
+  await using api = await startDockerApi(pm);
+  const runtime = await detectRuntime({ env: api.env });
+  assert.equal(runtime.name, "podman");
+  assert.equal(runtime.path, "podman");
+});
+
+Deno.test("detectRuntime() uses docker when asked, against podman's API socket", async () => {
+  await using pm = await startPodman();
+  await using api = await startDockerApi(pm);
+  const runtime = await detectRuntime({ preferred: "docker", env: api.env });
+  assert.equal(runtime.name, "docker");
+  assert.match(await runtime.version(), /^4\./);
+});
+
+Deno.test("detectRuntime() falls back to docker when podman is missing", async () => {
+  await using dir = makeTempDir("detect-fallback");
+  await fakeRuntime(dir.path, "docker", 'echo "28.0.1"');
+  const runtime = await detectRuntime({ env: { PATH: dir.path } });
+  assert.equal(runtime.name, "docker");
+});
+
+Deno.test("detectRuntime() without any runtime fails with RUNTIME_NOT_FOUND", async () => {
+  await using dir = makeTempDir("detect-none");
+  await assert.rejects(detectRuntime({ env: { PATH: dir.path } }), (e: unknown) => {
+    isNotFound(e);
+    assert.ok(e instanceof DangerzoneError);
+    assert.match(e.message, /neither podman nor docker/);
+    assert.ok(e.cause instanceof AggregateError);
+    assert.equal(e.cause.errors.length, 2);
+    return true;
+  });
+});
+
+Deno.test("detectRuntime() reports a docker daemon that does not answer as RUNTIME_NOT_FOUND", async () => {
+  await using dir = makeTempDir("detect-nodaemon");
+  const env = { DOCKER_HOST: `unix://${join(dir.path, "none.sock")}`, DOCKER_CONFIG: dir.path };
+  await assert.rejects(detectRuntime({ preferred: "docker", env }), (e: unknown) => {
+    isNotFound(e);
+    assert.ok(e instanceof DangerzoneError);
+    assert.match(e.hint ?? "", /start the docker daemon/);
+    assert.ok(e.cause instanceof DangerzoneError && e.cause.code === "RUNTIME_FAILED");
+    return true;
+  });
+});
+
+Deno.test("detectRuntime() with a broken --runtime-path fails with RUNTIME_NOT_FOUND", async () => {
+  await using dir = makeTempDir("detect-broken");
+  await assert.rejects(detectRuntime({ path: "/bin/false" }), isNotFound);
+  await assert.rejects(detectRuntime({ path: join(dir.path, "podman") }), isNotFound);
+  const noVersion = await fakeRuntime(dir.path, "podman-weird", 'echo "not a version"');
+  await assert.rejects(detectRuntime({ path: noVersion }), isNotFound);
+});
+
+Deno.test("detectRuntime() with only --runtime-path goes by the binary's name", async () => {
+  await using dir = makeTempDir("detect-path");
+  const docker = await fakeRuntime(dir.path, "docker-28", 'echo "28.0.1"');
+  const podman = await fakeRuntime(dir.path, "my-podman", 'echo "5.0.0"');
+  assert.equal((await detectRuntime({ path: docker })).name, "docker");
+  const picked = await detectRuntime({ path: podman });
+  assert.equal(picked.name, "podman");
+  assert.equal(picked.path, podman);
+  assert.equal((await detectRuntime({ path: podman, preferred: "docker" })).name, "docker");
+});
