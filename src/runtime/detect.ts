@@ -22,8 +22,10 @@ export interface DetectOptions extends RuntimeOptions {
  * @example
  * ```ts
  * import { detectRuntime } from "./detect.ts";
- * const runtime = await detectRuntime({ preferred: "podman" });
- * console.log(runtime.name, await runtime.version());
+ * async function runtimeVersion(): Promise<string> {
+ *   const runtime = await detectRuntime({ preferred: "podman" });
+ *   return `${runtime.name} ${await runtime.version()}`;
+ * }
  * ```
  */
 export async function detectRuntime(options: DetectOptions = {}): Promise<ContainerRuntime> {

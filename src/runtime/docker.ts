@@ -43,7 +43,9 @@ const MISSING_RE = /no such image|image not known/i;
  * ```ts
  * import { DockerRuntime } from "./docker.ts";
  * const docker = new DockerRuntime({ env: { DOCKER_HOST: "unix:///run/podman/podman.sock" } });
- * const digests = await docker.digestsOf("ghcr.io/freedomofpress/dangerzone/v1:latest");
+ * async function installed(): Promise<string[] | null> {
+ *   return await docker.digestsOf("ghcr.io/freedomofpress/dangerzone/v1:latest");
+ * }
  * ```
  */
 export class DockerRuntime implements ContainerRuntime {

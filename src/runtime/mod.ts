@@ -5,8 +5,12 @@
  * @example
  * ```ts
  * import { detectRuntime } from "./mod.ts";
- * const runtime = await detectRuntime({});
- * const digests = await runtime.digestsOf("ghcr.io/freedomofpress/dangerzone/v1:latest");
+ * // after loading: does the runtime hold exactly the verified digest?
+ * async function holds(verified: string): Promise<boolean> {
+ *   const runtime = await detectRuntime({});
+ *   const digests = await runtime.digestsOf("ghcr.io/freedomofpress/dangerzone/v1:latest");
+ *   return digests !== null && digests.some((d) => d === verified);
+ * }
  * ```
  *
  * @module
@@ -25,3 +29,4 @@ export { PodmanRuntime } from "./podman.ts";
 export { DockerRuntime } from "./docker.ts";
 export { detectRuntime } from "./detect.ts";
 export type { DetectOptions } from "./detect.ts";
+export type { Digest } from "../oci/digest.ts";

@@ -43,7 +43,9 @@ const MISSING_RE = /image not known|no such image/i;
  * ```ts
  * import { PodmanRuntime } from "./podman.ts";
  * const podman = new PodmanRuntime({ env: { CONTAINERS_STORAGE_CONF: "/tmp/storage.conf" } });
- * const info = await podman.inspect("ghcr.io/freedomofpress/dangerzone/v1:latest");
+ * async function installedId(): Promise<string | undefined> {
+ *   return (await podman.inspect("ghcr.io/freedomofpress/dangerzone/v1:latest"))?.id;
+ * }
  * ```
  */
 export class PodmanRuntime implements ContainerRuntime {
