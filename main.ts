@@ -11,6 +11,7 @@ import { Command, CommanderError } from "commander";
 import { addCommonOptions, type CommonOptions } from "./src/cli/common.ts";
 import { Output } from "./src/cli/output.ts";
 import { runVerifyBundle } from "./src/cli/verify_bundle.ts";
+import { verifySignaturesCommand } from "./src/cli/verify_signatures.ts";
 import { DangerzoneError, ExitCode, exitCodeFor, type ExitCodeValue } from "./src/errors.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -140,7 +141,7 @@ export function buildProgram(
     "verify-signatures",
     "Verify a stored signature file (cosign download signature JSON list) offline.",
     "dangerzone-image verify-signatures --signatures sigs.json --digest sha256:<hex> --reference ghcr.io/freedomofpress/dangerzone/v1",
-    notBuilt("verify-signatures"),
+    verifySignaturesCommand,
     (c) =>
       c.requiredOption("--signatures <file>", "JSON list of signatures in cosign download signature form")
         .requiredOption("--digest <sha256:hex>", "the image manifest digest the signatures must cover")

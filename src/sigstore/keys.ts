@@ -133,9 +133,11 @@ export async function verifySignature(
   );
 }
 
-/** A short display name: the SPKI sha256, abbreviated. */
+/** A short display name: the key file's sha256 (else the SPKI's), abbreviated. */
 export function keyDisplayName(key: PublicKey): string {
-  return `key sha256:${key.spkiSha256.slice(0, 12)}`;
+  return key.fileSha256 === null
+    ? `key (SPKI sha256:${key.spkiSha256.slice(0, 12)}…)`
+    : `key (file sha256:${key.fileSha256.slice(0, 12)}…)`;
 }
 
 async function importSpki(untrustedSpki: Uint8Array, fileSha256: string | null): Promise<PublicKey> {
