@@ -1,0 +1,11 @@
+/**
+ * OCI image layouts on disk and as tar, read and written streaming and safely: the shared
+ * foundation of prepare-archive, load-archive and upgrade.
+ *
+ * @module
+ */
+export * from "./dir.ts";
+export * from "./tar_reader.ts";
+export * from "./tar_writer.ts";
+export * from "./archive_index.ts";
+export * from "./blob_check.ts";
