@@ -465,13 +465,15 @@ export class Transport {
       const headers = new Headers(req.headers ?? {});
       headers.set("User-Agent", this.#options.userAgent ?? DEFAULT_USER_AGENT);
       if (auth !== undefined) headers.set("Authorization", auth);
-      const response = await this.#fetchWithFallback(url, req, {
+      const sent = await this.#fetchWithFallback(url, req, {
         method,
         headers,
         ...(body === undefined ? {} : { body: body as Uint8Array<ArrayBuffer> }),
         redirect: "manual",
         ...(req.signal === undefined ? {} : { signal: req.signal }),
       });
+      const response = sent.response;
+      url = sent.url;
       if (!REDIRECT_STATUSES.has(response.status)) return { response, url };
       const location = response.headers.get("location");
       await discard(response);
@@ -518,7 +520,11 @@ export class Transport {
   }
 
   /** One fetch; a loopback registry tried over https that does not speak TLS falls back to http once. */
-  async #fetchWithFallback(url: URL, req: TransportRequest, init: RequestInit): Promise<Response> {
+  async #fetchWithFallback(
+    url: URL,
+    req: TransportRequest,
+    init: RequestInit,
+  ): Promise<{ response: Response; url: URL }> {
     const client = await this.#client(url);
     const firstContact = url.protocol === "https:" && url.host === apiHost(req.registry) &&
       !this.#schemes.has(req.registry) && isLoopback(normalizeRegistry(req.registry));
@@ -532,10 +538,10 @@ export class Transport {
       response = await fetch(plain, { ...init, client: await this.#client(plain) });
       this.#schemes.set(req.registry, "http");
       this.#log(`${req.registry} does not speak TLS; using plain HTTP (loopback)`);
-      return response;
+      return { response, url: plain };
     }
     if (firstContact) this.#schemes.set(req.registry, "https");
-    return response;
+    return { response, url };
   }
 
   async #proxyFor(url: URL): Promise<ProxyChoice | undefined> {
