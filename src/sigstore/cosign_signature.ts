@@ -121,6 +121,12 @@ export function decodeCosignSignature(entry: UntrustedSignatureEntry): DecodedCo
   if (payload === null) {
     throw new DangerzoneError("PAYLOAD_INVALID", "rule 2 (payload): Payload is not valid base64");
   }
+  if (payload.length > MAX_PAYLOAD_BYTES) {
+    throw new DangerzoneError(
+      "PAYLOAD_INVALID",
+      `rule 7 (bounded input): the payload is larger than ${MAX_PAYLOAD_BYTES} bytes`,
+    );
+  }
 
   const bundle = top["Bundle"];
   if (bundle === undefined || bundle === null) {
