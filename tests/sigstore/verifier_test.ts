@@ -24,11 +24,11 @@ const vector = (p: string) => new URL(p, VECTORS).pathname;
 interface Expectation {
   suite: string;
   path: string;
-  image_digest: string;
+  "image_digest": string;
   expect: string;
   logIndex?: number;
   integratedTime?: number;
-  docker_reference?: string;
+  "docker_reference"?: string;
 }
 
 const expectations: Expectation[] = JSON.parse(await Deno.readTextFile(vector("EXPECTATIONS.json")));
