@@ -39,6 +39,8 @@ const STDOUT_LIMIT = 32 * 1024 * 1024;
 const STDERR_LIMIT = 64 * 1024;
 /** Grace between SIGTERM and SIGKILL after a timeout. */
 const KILL_GRACE_MS = 3000;
+/** How long output may stay open after the child exited (a grandchild holding the pipe must not hang us). */
+const OUTPUT_GRACE_MS = 2000;
 
 /** How to get each runtime working, for `RUNTIME_NOT_FOUND`. */
 export function notFoundHint(runtime: RuntimeName): string {
@@ -94,17 +96,24 @@ export async function runCommand(spec: CommandSpec): Promise<CommandOutcome> {
   const input = spec.stdin === undefined
     ? Promise.resolve<PumpResult>({ kind: "done" })
     : pump(spec.stdin, child);
+  const drain = new AbortController();
+  let drainTimer: ReturnType<typeof setTimeout> | undefined;
+  const exited = child.status.then((status) => {
+    drainTimer = setTimeout(() => drain.abort(), OUTPUT_GRACE_MS);
+    return status;
+  });
   let results: [Deno.CommandStatus, Collected, Collected, PumpResult];
   try {
     results = await Promise.all([
-      child.status,
-      collect(child.stdout, STDOUT_LIMIT, "head"),
-      collect(child.stderr, STDERR_LIMIT, "tail"),
+      exited,
+      collect(child.stdout, STDOUT_LIMIT, "head", drain.signal),
+      collect(child.stderr, STDERR_LIMIT, "tail", drain.signal),
       input,
     ]);
   } finally {
     clearTimeout(timer);
     clearTimeout(killTimer);
+    clearTimeout(drainTimer);
   }
   const [status, stdout, stderr, pumped] = results;
 
@@ -126,6 +135,12 @@ export async function runCommand(spec: CommandSpec): Promise<CommandOutcome> {
         hint: `check that ${spec.runtime} works (e.g. '${spec.runtime} images'), then retry`,
       },
     );
+  }
+  if (stdout.cutOff) {
+    throw new DangerzoneError("RUNTIME_FAILED", `${label} exited but its output stayed open`, {
+      cause: new Error(trimStderr(stderrText)),
+      hint: `a process started by ${spec.runtime} kept running; check '${spec.runtime}' and retry`,
+    });
   }
   if (stdout.overflow) {
     throw new DangerzoneError("RUNTIME_FAILED", `${label} printed more than ${STDOUT_LIMIT} bytes`, {
@@ -249,18 +264,34 @@ async function pump(source: ReadableStream<Uint8Array>, child: Deno.ChildProcess
 interface Collected {
   bytes: Uint8Array;
   overflow: boolean;
+  /** `stop` fired before the stream ended. */
+  cutOff: boolean;
 }
 
-/** Reads a stream to its end, keeping at most `limit` bytes (the head or the tail). */
+/**
+ * Reads a stream to its end, keeping at most `limit` bytes (the head or the tail); when `stop` fires first
+ * the stream is cancelled.
+ */
 async function collect(
   stream: ReadableStream<Uint8Array>,
   limit: number,
   keep: "head" | "tail",
+  stop: AbortSignal,
 ): Promise<Collected> {
   let chunks: Uint8Array[] = [];
   let size = 0;
   let overflow = false;
-  for await (const chunk of stream) {
+  let cutOff = false;
+  const reader = stream.getReader();
+  const onStop = () => {
+    cutOff = true;
+    reader.cancel().catch(() => {});
+  };
+  stop.addEventListener("abort", onStop, { once: true });
+  for (;;) {
+    const step = await reader.read();
+    if (step.done) break;
+    const chunk = step.value;
     if (keep === "head" && overflow) continue; // drain
     chunks.push(chunk);
     size += chunk.byteLength;
@@ -273,8 +304,10 @@ async function collect(
       }
     }
   }
+  stop.removeEventListener("abort", onStop);
+  reader.releaseLock();
   const bytes = concat(chunks, size);
-  return { bytes: keep === "head" ? bytes.subarray(0, limit) : bytes, overflow };
+  return { bytes: keep === "head" ? bytes.subarray(0, limit) : bytes, overflow, cutOff };
 }
 
 function concat(chunks: Uint8Array[], size: number): Uint8Array {

@@ -18,6 +18,20 @@ Deno.test("runCommand() stops a runtime call at its time limit with RUNTIME_FAIL
   assert.ok(performance.now() - started < 5000);
 });
 
+Deno.test("runCommand() does not hang on output a leftover grandchild keeps open", async () => {
+  await using dir = makeTempDir("cmd-grandchild");
+  const path = await fakeRuntime(dir.path, "podman", "sleep 4 &\necho 4.3.1");
+  const started = performance.now();
+  await assert.rejects(new PodmanRuntime({ path }).version(), (e: unknown) => {
+    assert.ok(e instanceof DangerzoneError);
+    assert.equal(e.code, "RUNTIME_NOT_FOUND");
+    assert.ok(e.cause instanceof DangerzoneError);
+    assert.match(e.cause.message, /exited but its output stayed open/);
+    return true;
+  });
+  assert.ok(performance.now() - started < 3500);
+});
+
 Deno.test("runCommand() trims the runtime's stderr into cause and keeps the message one line", async () => {
   await using dir = makeTempDir("cmd-stderr");
   const path = await fakeRuntime(

@@ -127,10 +127,15 @@ export async function processRunning(envEntry: string, word: string): Promise<bo
   return false;
 }
 
-/** Writes an executable shell script to `dir/name` and returns its path (a fake runtime binary). */
+/**
+ * Writes an executable shell script to `dir/name` and returns its path (a fake runtime binary). The final
+ * file is written by `install`, never through a descriptor of this process: a child forked meanwhile by a
+ * parallel test would inherit that descriptor and make exec fail with "text file busy".
+ */
 export async function fakeRuntime(dir: string, name: string, script: string): Promise<string> {
   const path = join(dir, name);
-  await Deno.writeTextFile(path, `#!/bin/sh\n${script}\n`);
-  await Deno.chmod(path, 0o755);
+  const source = join(dir, `${name}.src`);
+  await Deno.writeTextFile(source, `#!/bin/sh\n${script}\n`);
+  await runCommand("install", ["-m", "0755", source, path]);
   return path;
 }
