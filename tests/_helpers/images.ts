@@ -7,6 +7,8 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { type Digest, parseDigest } from "../../src/oci/digest.ts";
+
+export type { Digest };
 import { runCommand } from "./process.ts";
 import type { RunningRegistry } from "./registry.ts";
 

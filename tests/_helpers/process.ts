@@ -268,10 +268,22 @@ export async function runCommand(
   const result = { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
   if ((options.check ?? true) && result.code !== 0) {
     throw new Error(
-      `${command} ${args.join(" ")} failed (exit ${result.code}): ${result.stderr.trim().slice(-2000)}`,
+      `${command} ${redactArgs(args).join(" ")} failed (exit ${result.code}): ${
+        result.stderr.trim().slice(-2000)
+      }`,
     );
   }
   return result;
+}
+
+const SECRET_FLAGS = /^--(?:(?:src|dest)-)?(?:creds|registry-token|password)$/;
+
+/** Hides the values of credential flags (`--dest-creds U:P`, `--registry-token T`) in messages. */
+function redactArgs(args: string[]): string[] {
+  return args.map((a, i) => {
+    if (i > 0 && SECRET_FLAGS.test(args[i - 1] ?? "")) return "***";
+    return a.replace(/^(--(?:(?:src|dest)-)?(?:creds|registry-token|password)=).*/, "$1***");
+  });
 }
 
 /** A per-test temp dir, removed on dispose (kept when `DZ_KEEP_TEST_DIRS=1`). */
