@@ -150,7 +150,7 @@ export async function runCommand(spec: CommandSpec): Promise<CommandOutcome> {
   if (pumped.kind === "write-error" && status.code === 0) {
     throw new DangerzoneError("RUNTIME_FAILED", `${label} exited before reading all of its input`, {
       cause: pumped.error,
-      hint: "nothing may have been loaded; retry the operation",
+      hint: "the archive has bytes the runtime ignored; check what it loaded and retry",
     });
   }
   return { code: status.code, stdout: decode(stdout.bytes), stderr: stderrText };
