@@ -11,6 +11,8 @@
 export interface Socks5Options {
   /** Require username/password auth (method 0x02); otherwise accept no-auth (0x00). */
   requireAuth?: boolean;
+  /** Domain names (as sent with socks5h) that connect to 127.0.0.1, to fake non-loopback hosts. */
+  loopbackNames?: readonly string[];
 }
 
 /** A running SOCKS5 server. */
@@ -100,7 +102,8 @@ export function startSocks5Server(options: Socks5Options = {}): Socks5Server {
       const portBytes = await r.read(2);
       const port = ((portBytes[0] ?? 0) << 8) | (portBytes[1] ?? 0);
       targets.push(`${host}:${port}`);
-      const allowed = cmd === 1 && (host === "127.0.0.1" || host === "localhost");
+      const allowed = cmd === 1 &&
+        (host === "127.0.0.1" || host === "localhost" || (options.loopbackNames ?? []).includes(host));
       if (!allowed) {
         await writeAll(client, new Uint8Array([5, 2, 0, 1, 0, 0, 0, 0, 0, 0]));
         return;
