@@ -7,7 +7,8 @@
  */
 import { DangerzoneError } from "../errors.ts";
 
-declare const digestBrand: unique symbol;
+/** The brand that makes {@linkcode Digest} nominal; it exists only in types. */
+export declare const digestBrand: unique symbol;
 
 /** A well-formed `sha256:<64 hex>` digest. */
 export type Digest = string & { readonly [digestBrand]: true };
