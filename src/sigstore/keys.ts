@@ -186,11 +186,36 @@ function keyAlgorithmOf(der: Uint8Array): KeyAlgorithm {
     if (point[0] !== 0x04 || point.length !== 1 + 2 * width) {
       throw new DerFormatError("the EC point is not an uncompressed point of its curve");
     }
+    // Web Crypto implementations do not all check this on import.
+    if (!onCurve(algorithm, point.subarray(1, 1 + width), point.subarray(1 + width))) {
+      throw new DerFormatError("the EC point is not on its curve");
+    }
     return algorithm;
   } catch (err) {
     if (err instanceof DerFormatError) throw keyError(`invalid SubjectPublicKeyInfo: ${err.message}`, err);
     throw err;
   }
+}
+
+const CURVES = {
+  "ecdsa-p256": {
+    p: 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn,
+    b: 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn,
+  },
+  "ecdsa-p384": {
+    p: 0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000ffffffffn,
+    b: 0xb3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aefn,
+  },
+} as const;
+
+/** True when (x, y) satisfies y^2 = x^3 - 3x + b (mod p) with both coordinates below p. */
+function onCurve(algorithm: "ecdsa-p256" | "ecdsa-p384", xBytes: Uint8Array, yBytes: Uint8Array): boolean {
+  const { p, b } = CURVES[algorithm];
+  const x = BigInt(`0x${toHex(xBytes)}`);
+  const y = BigInt(`0x${toHex(yBytes)}`);
+  if (x >= p || y >= p) return false;
+  const mod = (v: bigint) => ((v % p) + p) % p;
+  return mod(y * y) === mod(x * x * x - 3n * x + b);
 }
 
 function matches(bytes: Uint8Array, expected: readonly number[]): boolean {
