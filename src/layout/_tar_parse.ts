@@ -371,9 +371,12 @@ export class TarParser {
           `archive entry '${shown}' is ${size} bytes, over the ${this.#limits.maxEntryBytes}-byte cap`,
         );
       }
-      this.#remaining = size;
-      this.#padding = (BLOCK - (size % BLOCK)) % BLOCK;
-      this.#current = shown;
+      if (type === "file") {
+        // A directory has no body; a file's body must be consumed before the next header.
+        this.#remaining = size;
+        this.#padding = (BLOCK - (size % BLOCK)) % BLOCK;
+        this.#current = shown;
+      }
       return { untrustedName, type, size };
     }
   }
