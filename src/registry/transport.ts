@@ -404,7 +404,7 @@ export class Transport {
         await reader?.cancel(reason).catch(() => {});
         reader = undefined;
       },
-    }, { highWaterMark: 0 });
+    }, { highWaterMark: 8 });
   }
 
   // ---- internals -------------------------------------------------------------------------
