@@ -32,6 +32,11 @@ export interface StartRegistryOptions {
   grant?: GrantFunction;
   /** Token mode: token lifetime in seconds. */
   tokenExpiresInSeconds?: number;
+  /**
+   * Token mode: advertise this realm in challenges instead of the token server's own URL (to test that a
+   * client refuses, e.g., a plain-HTTP realm on a non-loopback host without contacting it).
+   */
+  realm?: string;
 }
 
 /** A running registry. */
@@ -135,7 +140,9 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Runn
       tokenServer = ts;
       cleanups.push(() => ts.stop());
       authYaml =
-        `auth:\n  token:\n    realm: ${ts.realm}\n    service: ${ts.service}\n    issuer: ${ts.issuer}\n` +
+        `auth:\n  token:\n    realm: ${
+          options.realm ?? ts.realm
+        }\n    service: ${ts.service}\n    issuer: ${ts.issuer}\n` +
         `    rootcertbundle: ${ts.rootCertBundleFile}\n`;
     }
 
