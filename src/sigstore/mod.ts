@@ -1,0 +1,61 @@
+/**
+ * Signature verification: keys, key-based cosign signatures (simple signing, Rekor SET, log-entry
+ * binding, policy over several signatures) and Rekor trust.
+ *
+ * @module
+ */
+export {
+  type KeyAlgorithm,
+  loadPublicKeyFile,
+  parsePublicKeyPem,
+  pinnedPublisherKey,
+  type PublicKey,
+  publicKeyFromSpki,
+  sameKey,
+  verifySignature,
+} from "./keys.ts";
+export { canonicalJson } from "./canonical_json.ts";
+export {
+  decodeCosignSignature,
+  MAX_PAYLOAD_BYTES,
+  MAX_SIGNATURE_LIST_BYTES,
+  MAX_SIGNATURES,
+  parseSignatureList,
+  serializeSignatureList,
+  signatureEntryFromLayer,
+  type SignatureLayer,
+  type UntrustedSignatureEntry,
+} from "./cosign_signature.ts";
+export {
+  loadRekorKeyring,
+  type LoadRekorKeyringOptions,
+  pinnedRekorKeyring,
+  type RekorKey,
+  RekorKeyring,
+  rekorKeysFromTrustedRoot,
+} from "./rekor_keys.ts";
+export {
+  acceptSimpleSigning,
+  COSIGN_SIGNATURE_TYPE,
+  expectedPayloadRules,
+  parseSimpleSigningPayload,
+  type PayloadAcceptanceRules,
+  repositoryOf,
+  type UntrustedSimpleSigning,
+} from "./simple_signing.ts";
+export { type SetVerifiedEntry, type UntrustedTlogEntry, verifySignedEntryTimestamp } from "./set.ts";
+export { type TlogBodyExpectations, verifyTlogBody } from "./tlog_body.ts";
+export {
+  type CosignExpectations,
+  type CosignTrust,
+  type VerifiedCosignSignature,
+  verifyCosignSignature,
+} from "./verifier.ts";
+export {
+  type LogPosition,
+  requireVerified,
+  type SignatureResult,
+  type SignaturesVerdict,
+  verifiedLogPositions,
+  verifyCosignSignatures,
+} from "./policy.ts";
