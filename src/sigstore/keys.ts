@@ -45,7 +45,7 @@ const PEM_RE = /^\s*-----BEGIN PUBLIC KEY-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n?-
  * file's exact bytes.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { parsePublicKeyPem } from "./keys.ts";
  * const key = await parsePublicKeyPem(await Deno.readFile("cosign.pub"));
  * console.log(key.fileSha256, key.spkiSha256);

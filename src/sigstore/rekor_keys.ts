@@ -65,7 +65,7 @@ export interface LoadRekorKeyringOptions {
  * Builds the Rekor keyring from the options, the environment or the pinned key.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { loadRekorKeyring } from "./rekor_keys.ts";
  * const keyring = await loadRekorKeyring({ rekorKeyFile: "rekor.pub" });
  * ```
