@@ -1,0 +1,8 @@
+/**
+ * The update policies that tie registry, verification, store and runtime together: remote verification
+ * (steps 1-2 of `upgrade`), `check`, `store-signatures` and `verify-local`.
+ *
+ * @module
+ */
+export * from "./context.ts";
+export * from "./verify_remote.ts";
