@@ -13,6 +13,7 @@ import { normalizeRegistry } from "../oci/reference.ts";
 import { type Challenge, parseChallenges } from "./_challenge.ts";
 import { isTailsOsRelease, parseProxyUrl, type ProxyChoice, proxyFromEnv, torProxy } from "./_proxy.ts";
 import { redactedCause, redactText, redactUrl } from "./_redact.ts";
+import { classifyTlsFailure } from "./_tls_failure.ts";
 import type { Credential, CredentialResolver } from "./credentials.ts";
 
 /** Retry policy for 408, 429, 5xx and dropped connections. */
@@ -519,7 +520,12 @@ export class Transport {
     }
   }
 
-  /** One fetch; a loopback registry tried over https that does not speak TLS falls back to http once. */
+  /**
+   * One fetch. A loopback registry tried over https falls back to plain http once, and only when
+   * the server demonstrably does not speak TLS (it answered the handshake with non-TLS bytes).
+   * A certificate that does not verify is never a reason to downgrade: it fails at once with
+   * `REGISTRY_UNREACHABLE` (not retried, for any host).
+   */
   async #fetchWithFallback(
     url: URL,
     req: TransportRequest,
@@ -532,7 +538,20 @@ export class Transport {
     try {
       response = await fetch(url, { ...init, client });
     } catch (err) {
-      if (!firstContact || isAbort(err, req.signal)) throw err;
+      if (isAbort(err, req.signal) || url.protocol !== "https:") throw err;
+      const tls = classifyTlsFailure(err);
+      if (tls?.kind === "certificate") {
+        throw new DangerzoneError(
+          "REGISTRY_UNREACHABLE",
+          `TLS certificate of ${url.host} is not trusted (${tls.reason})`,
+          {
+            cause: redactedCause(err),
+            hint: "if the registry uses a private CA, pass it with --ca-cert FILE; " +
+              "otherwise the connection may be intercepted",
+          },
+        );
+      }
+      if (!firstContact || tls?.kind !== "not-tls") throw err;
       const plain = new URL(url);
       plain.protocol = "http:";
       response = await fetch(plain, { ...init, client: await this.#client(plain) });

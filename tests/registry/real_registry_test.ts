@@ -486,21 +486,131 @@ Deno.test("RegistryClient over TLS trusts the test CA only when given", async (t
     }
   });
 
-  await t.step("without the CA the registry is refused", async () => {
+  await t.step("without the CA the registry is refused, naming TLS and --ca-cert", async () => {
     using client = new RegistryClient({ retry: { attempts: 1 } });
     const err = await rejectsWithCode(
       client.resolve(parseReference(`${reg.host}/sandbox/app:v1`)),
       TLS_REFUSAL_CODE,
     );
     assert.doesNotMatch(err.message, /BEGIN CERTIFICATE/);
+    assert.match(err.message, /TLS certificate of 127\.0\.0\.1:\d+ is not trusted \(UnknownIssuer\)/);
+    assert.doesNotMatch(err.message, /http:\/\//);
+    assert.match(err.hint ?? "", /--ca-cert FILE/);
   });
 });
 
 /**
- * What a loopback TLS registry with an untrusted certificate yields: the client's loopback fallback retries
- * in plain HTTP, which the TLS port answers with 400.
+ * What a loopback TLS registry with an untrusted certificate yields: a certificate failure is never a
+ * reason to fall back to plain HTTP; it fails at once, saying TLS failed.
  */
-const TLS_REFUSAL_CODE = "REGISTRY_HTTP";
+const TLS_REFUSAL_CODE = "REGISTRY_UNREACHABLE";
+
+/**
+ * A TCP forwarder on a loopback port that records the first byte of every connection before passing the
+ * bytes through to `targetPort`: 0x16 is a TLS handshake record, anything else is plain HTTP.
+ */
+function startSniffingForwarder(targetPort: number): AsyncDisposable & {
+  host: string;
+  tlsConnections: () => number;
+  plainConnections: () => number;
+} {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const firstBytes: number[] = [];
+  const open = new Set<Deno.Conn>();
+  const tasks = new Set<Promise<void>>();
+  const close = (c: Deno.Conn) => {
+    if (!open.delete(c)) return;
+    try {
+      c.close();
+    } catch {
+      // already closed by the peer side
+    }
+  };
+  const pump = async (from: Deno.Conn, to: Deno.Conn) => {
+    const buf = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        const n = await from.read(buf);
+        if (n === null) break;
+        let off = 0;
+        while (off < n) off += await to.write(buf.subarray(off, n));
+      }
+    } catch {
+      // a reset on either side ends this direction
+    }
+  };
+  const handle = async (conn: Deno.Conn) => {
+    open.add(conn);
+    const first = new Uint8Array(1);
+    const n = await conn.read(first).catch(() => null);
+    if (n === null || first[0] === undefined) {
+      close(conn);
+      return;
+    }
+    firstBytes.push(first[0]);
+    const upstream = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
+    open.add(upstream);
+    await upstream.write(first);
+    // either direction ending closes both sockets, which ends the other direction
+    await Promise.race([pump(conn, upstream), pump(upstream, conn)]);
+    close(conn);
+    close(upstream);
+  };
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      const task: Promise<void> = handle(conn).catch(() => close(conn)).finally(() => tasks.delete(task));
+      tasks.add(task);
+    }
+  })().catch(() => {});
+  return {
+    host: `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    tlsConnections: () => firstBytes.filter((b) => b === 0x16).length,
+    plainConnections: () => firstBytes.filter((b) => b !== 0x16).length,
+    [Symbol.asyncDispose]: async () => {
+      listener.close();
+      await accepting;
+      for (const c of [...open]) close(c);
+      await Promise.all([...tasks]);
+    },
+  };
+}
+
+Deno.test("RegistryClient never downgrades a loopback TLS registry with an untrusted certificate to plain HTTP", async (t) => {
+  await using dir = makeTempDir("client-tls-downgrade");
+  await using tlsReg = await startRegistry({ mode: "tls" });
+  await using plainReg = await startRegistry({ mode: "plain" });
+  const img = await buildBusyboxImage(join(dir.path, "bb"));
+  await pushImage(img, plainReg, { repository: "sandbox/app", tag: "v1" });
+
+  await t.step(
+    "control: a loopback registry that does not speak TLS is reached over plain HTTP",
+    async () => {
+      await using fwd = startSniffingForwarder(plainReg.port);
+      {
+        using client = new RegistryClient({ retry: { attempts: 1 } });
+        const d = await client.resolve(parseReference(`${fwd.host}/sandbox/app:v1`));
+        assert.equal(d.digest, img.digest);
+      }
+      assert.equal(fwd.tlsConnections(), 1, "https is tried first");
+      assert.ok(fwd.plainConnections() >= 1, "then plain HTTP");
+    },
+  );
+
+  await t.step("an untrusted certificate fails without a single plain-HTTP connection", async () => {
+    await using fwd = startSniffingForwarder(tlsReg.port);
+    {
+      using client = new RegistryClient({ retry: { attempts: 3, baseDelayMs: 1 } });
+      const err = await rejectsWithCode(
+        client.resolve(parseReference(`${fwd.host}/sandbox/app:v1`)),
+        "REGISTRY_UNREACHABLE",
+      );
+      assert.match(err.message, /^TLS certificate of 127\.0\.0\.1:\d+ is not trusted/);
+      assert.match(err.hint ?? "", /--ca-cert FILE/);
+    }
+    assert.equal(fwd.plainConnections(), 0, "no plain HTTP may reach a TLS registry");
+    assert.equal(fwd.tlsConnections(), 1, "a certificate failure is not retried");
+  });
+});
 
 Deno.test("Transport refuses plain HTTP to a non-loopback host without contacting it", async () => {
   using transport = new Transport({ retry: { attempts: 1 } });
