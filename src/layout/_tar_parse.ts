@@ -14,10 +14,10 @@
  * @module
  */
 import { DangerzoneError } from "../errors.ts";
+import { CHUNK_SIZE, chunkReader } from "./_byte_stream.ts";
 import { displayName } from "./_safe_path.ts";
 
 const BLOCK = 512;
-const READ_SIZE = 1 << 20;
 const MAX_PAX_BYTES = 64 * 1024;
 const MAX_TRAILING_BYTES = 1 << 20;
 
@@ -44,8 +44,12 @@ function invalid(message: string, cause?: unknown): DangerzoneError {
   });
 }
 
-/** Reads chunks from a source; holds at most one chunk. */
-class ChunkReader {
+/**
+ * Reads chunks from a source into one reused buffer (BYOB for byte streams). A view returned by
+ * {@linkcode SourceReader.take} or {@linkcode SourceReader.exact} is valid only until the next
+ * call: callers parse or copy it first.
+ */
+class SourceReader {
   readonly #next: () => Promise<Uint8Array | null>;
   readonly #close: () => Promise<void>;
   #chunk: Uint8Array = new Uint8Array(0);
@@ -53,36 +57,15 @@ class ChunkReader {
 
   constructor(source: TarSource) {
     if (source instanceof ReadableStream) {
-      let byob: ReadableStreamBYOBReader | undefined;
-      try {
-        byob = source.getReader({ mode: "byob" });
-      } catch {
-        // not a byte stream: fall back to the default reader below
-      }
-      if (byob !== undefined) {
-        const reader = byob;
-        this.#next = async () => {
-          const { done, value } = await reader.read(new Uint8Array(READ_SIZE));
-          return done || value === undefined ? null : value;
-        };
-        this.#close = async () => {
-          await reader.cancel().catch(() => {});
-          reader.releaseLock();
-        };
-      } else {
-        const reader = source.getReader();
-        this.#next = async () => {
-          const { done, value } = await reader.read();
-          return done ? null : value;
-        };
-        this.#close = async () => {
-          await reader.cancel().catch(() => {});
-          reader.releaseLock();
-        };
-      }
+      const reader = chunkReader(source);
+      this.#next = () => reader.read();
+      this.#close = async () => {
+        await reader.cancel();
+        reader.release();
+      };
     } else {
+      const buf = new Uint8Array(CHUNK_SIZE);
       this.#next = async () => {
-        const buf = new Uint8Array(READ_SIZE);
         const n = await source.read(buf);
         return n === null ? null : buf.subarray(0, n);
       };
@@ -109,7 +92,7 @@ class ChunkReader {
     return out;
   }
 
-  /** Exactly `n` bytes, or null when the input ends first (`got` says how many were there). */
+  /** Exactly `n` bytes, or `complete: false` when the input ends first. */
   async exact(n: number): Promise<{ bytes: Uint8Array; complete: boolean }> {
     const first = await this.take(n);
     if (first === null) return { bytes: new Uint8Array(0), complete: false };
@@ -244,7 +227,7 @@ export interface TarParserLimits {
  * {@linkcode TarParser.skip} before the next call. Always call {@linkcode TarParser.close}.
  */
 export class TarParser {
-  readonly #in: ChunkReader;
+  readonly #in: SourceReader;
   readonly #limits: TarParserLimits;
   #remaining = 0;
   #padding = 0;
@@ -254,7 +237,7 @@ export class TarParser {
 
   /** Starts parsing `source`. */
   constructor(source: TarSource, limits: TarParserLimits) {
-    this.#in = new ChunkReader(source);
+    this.#in = new SourceReader(source);
     this.#limits = limits;
   }
 
@@ -381,25 +364,32 @@ export class TarParser {
     }
   }
 
-  /** The current entry's body as a stream of views (no copy); padding is consumed at its end. */
+  /**
+   * The current entry's body as a byte stream: bytes are copied from the reused read buffer into
+   * the consumer's buffer (BYOB) or a fresh chunk; padding is consumed at its end.
+   */
   body(): ReadableStream<Uint8Array> {
-    return new ReadableStream<Uint8Array>({
+    return new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: CHUNK_SIZE,
       pull: async (controller) => {
-        if (this.#remaining === 0) {
-          await this.#endEntry();
-          controller.close();
-          return;
+        const view = controller.byobRequest?.view;
+        if (this.#remaining > 0) {
+          if (view === null || view === undefined) {
+            throw new DangerzoneError("INTERNAL", "no BYOB request in pull");
+          }
+          const chunk = await this.#in.take(Math.min(this.#remaining, view.byteLength));
+          if (chunk === null) throw invalid(`archive is truncated inside entry '${this.#current ?? ""}'`);
+          new Uint8Array(view.buffer, view.byteOffset, chunk.length).set(chunk);
+          this.#remaining -= chunk.length;
+          controller.byobRequest?.respond(chunk.length);
+          if (this.#remaining > 0) return;
         }
-        const chunk = await this.#in.take(this.#remaining);
-        if (chunk === null) throw invalid(`archive is truncated inside entry '${this.#current ?? ""}'`);
-        this.#remaining -= chunk.length;
-        controller.enqueue(chunk);
-        if (this.#remaining === 0) {
-          await this.#endEntry();
-          controller.close();
-        }
+        await this.#endEntry();
+        controller.close();
+        controller.byobRequest?.respond(0);
       },
-    }, { highWaterMark: 0 });
+    });
   }
 
   /** The whole body, which must be at most `max` bytes (checked against the header first). */
@@ -411,9 +401,10 @@ export class TarParser {
     }
     const { bytes, complete } = await this.#in.exact(this.#remaining);
     if (!complete) throw invalid(`archive is truncated inside entry '${this.#current ?? ""}'`);
+    const copy = bytes.slice(); // the view is reused by the next read
     this.#remaining = 0;
     await this.#endEntry();
-    return bytes.slice();
+    return copy;
   }
 
   /** Discards the body. */
@@ -455,7 +446,7 @@ export class TarParser {
     if (!isZero(bytes)) throw invalid("archive has a lone zero block followed by data");
     let trailing = 0;
     while (true) {
-      const chunk = await this.#in.take(READ_SIZE);
+      const chunk = await this.#in.take(CHUNK_SIZE);
       if (chunk === null) break;
       trailing += chunk.length;
       if (!isZero(chunk)) throw invalid("archive has data after its end-of-archive marker");

@@ -18,6 +18,7 @@ import type { Reference } from "../oci/reference.ts";
 import { BlobVerifier } from "../oci/verify_stream.ts";
 import { dirname, ioError, randomSuffix, syncDir, writeAll, writeFileAtomic } from "./_atomic_file.ts";
 import { assertOciLayoutFile, MAX_OCI_LAYOUT_BYTES, OCI_LAYOUT_BYTES } from "./_oci_layout_file.ts";
+import { chunkReader, markSelfVerifying } from "./_byte_stream.ts";
 import { blobRelativePath, type MetadataName } from "./_safe_path.ts";
 import { parseStrictJson } from "./_strict_json.ts";
 
@@ -194,20 +195,28 @@ export class OciLayoutDir implements ContentStore {
         file.close();
       }
     };
-    return new ReadableStream<Uint8Array>({
+    // A byte stream: BYOB readers get the file read straight into their buffer, others get
+    // fresh chunks. Bytes are hashed before they are handed over; EOF errors on a mismatch.
+    const stream = new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: READ_CHUNK,
       async pull(controller) {
+        const view = controller.byobRequest?.view;
         try {
-          const buf = new Uint8Array(READ_CHUNK);
-          const n = await file.read(buf);
+          if (view === null || view === undefined) {
+            throw new DangerzoneError("INTERNAL", "no BYOB request in pull");
+          }
+          const target = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+          const n = await file.read(target);
           if (n === null) {
             close();
             verifier.finish();
             controller.close();
+            controller.byobRequest?.respond(0);
             return;
           }
-          const chunk = buf.subarray(0, n);
-          verifier.update(chunk);
-          controller.enqueue(chunk);
+          verifier.update(target.subarray(0, n));
+          controller.byobRequest?.respond(n);
         } catch (err) {
           close();
           throw ioError(err, `reading ${path}`);
@@ -216,7 +225,8 @@ export class OciLayoutDir implements ContentStore {
       cancel() {
         close();
       },
-    }, { highWaterMark: 0 });
+    });
+    return markSelfVerifying(stream, desc);
   }
 
   /** True only when the blob exists as a regular file with the right size AND its bytes hash to the digest. */
@@ -268,16 +278,16 @@ export class OciLayoutDir implements ContentStore {
     const final = this.blobPath(desc.digest);
     const tmp = `${final}.${randomSuffix()}.tmp`;
     const verifier = new BlobVerifier(desc, { label: labelOf(desc.digest) });
-    const reader = stream.getReader();
+    const reader = chunkReader(stream);
     let file: Deno.FsFile | undefined;
     let finished = false;
     try {
       file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
       while (true) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        verifier.update(value);
-        await writeAll(file, value);
+        const chunk = await reader.read();
+        if (chunk === null) break;
+        verifier.update(chunk);
+        await writeAll(file, chunk);
       }
       finished = true;
       verifier.finish();
@@ -291,7 +301,7 @@ export class OciLayoutDir implements ContentStore {
       await Deno.remove(tmp).catch(() => {});
       throw ioError(err, `writing ${final}`);
     } finally {
-      reader.releaseLock();
+      reader.release();
     }
     await syncDir(dirname(final));
   }

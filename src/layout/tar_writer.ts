@@ -3,24 +3,29 @@
  * it out: `./`, `./blobs/`, `./blobs/sha256/`, then `./blobs/sha256/<hex>` as they arrive, then
  * `./dangerzone.json`, `./index.json`, `./oci-layout`. Regular files and directories only, with
  * deterministic headers (mode 0644 / 0755, uid/gid 0, no user names, mtime 0). Each blob streams
- * from a `ReadableStream` straight into the tar (never held in memory) and is verified against
- * its descriptor on the way. Output goes to `FILE.partial`, which is fsynced and renamed to
- * `FILE` only by {@linkcode OciArchiveWriter.finish}; any failure removes it.
+ * from a `ReadableStream` straight into the file through one reused buffer (never held in
+ * memory) and is verified against its descriptor on the way (a stream from
+ * {@linkcode OciLayoutDir.getBlob} for the same descriptor already verifies itself and is only
+ * counted). Output goes to `FILE.partial`, which is fsynced and renamed to `FILE` only by
+ * {@linkcode OciArchiveWriter.finish}; any failure removes it.
+ *
+ * The headers are written here rather than with modern-tar's packer: its web-stream packer
+ * queues fresh chunks (8 MiB high-water mark), which cost 2.5x the time and 2x the RSS of
+ * writing straight to the file.
  *
  * @module
  */
-import { createTarPacker, type TarHeader } from "modern-tar";
 import { DangerzoneError } from "../errors.ts";
 import type { ContentStore } from "../oci/content_store.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import type { Digest } from "../oci/digest.ts";
-import { verifyStream } from "../oci/verify_stream.ts";
+import { BlobVerifier } from "../oci/verify_stream.ts";
 import { dirname, ioError, syncDir, writeAll } from "./_atomic_file.ts";
+import { chunkReader, isSelfVerifying } from "./_byte_stream.ts";
 import { OCI_LAYOUT_BYTES } from "./_oci_layout_file.ts";
 import { blobRelativePath } from "./_safe_path.ts";
+import { END_OF_ARCHIVE, entryHeader, paddingFor } from "./_tar_header.ts";
 import { parseArchiveIndex } from "./archive_index.ts";
-
-const FIXED_MTIME = new Date(0);
 
 /** The metadata written by {@linkcode OciArchiveWriter.finish}. */
 export interface ArchiveMetadata {
@@ -28,20 +33,6 @@ export interface ArchiveMetadata {
   indexJson: Uint8Array;
   /** Exact bytes of `dangerzone.json` (the full index); omit for a plain `cosign save` layout. */
   dangerzoneJson?: Uint8Array | undefined;
-}
-
-function header(name: string, type: "file" | "directory", size: number): TarHeader {
-  return {
-    name,
-    size,
-    type,
-    mode: type === "directory" ? 0o755 : 0o644,
-    uid: 0,
-    gid: 0,
-    uname: "",
-    gname: "",
-    mtime: FIXED_MTIME,
-  };
 }
 
 /**
@@ -62,35 +53,15 @@ export class OciArchiveWriter implements ContentStore {
   readonly path: string;
   readonly #partial: string;
   readonly #file: Deno.FsFile;
-  readonly #controller: ReturnType<typeof createTarPacker>["controller"];
-  readonly #pump: Promise<void>;
   readonly #written = new Map<Digest, number>();
   #queue: Promise<unknown> = Promise.resolve();
-  #failure: unknown = undefined;
+  #failure: DangerzoneError | undefined = undefined;
   #state: "open" | "finished" | "aborted" = "open";
 
   private constructor(path: string, file: Deno.FsFile) {
     this.path = path;
     this.#partial = `${path}.partial`;
     this.#file = file;
-    const { readable, controller } = createTarPacker();
-    this.#controller = controller;
-    this.#pump = (async () => {
-      try {
-        for await (const chunk of readable) await writeAll(file, chunk);
-      } catch (err) {
-        // Stop the packer too, or a pending entry write would wait forever for the queue to drain.
-        this.#failure ??= wrap(err, path);
-        try {
-          controller.error(this.#failure);
-        } catch {
-          // already stopped
-        }
-        throw this.#failure;
-      }
-    })();
-    // A failure is reported by the call that caused it or by finish(); never unhandled.
-    this.#pump.catch(() => {});
   }
 
   /** Starts writing `path` (as `path.partial`, truncating a stale one) with the directory entries. */
@@ -104,7 +75,7 @@ export class OciArchiveWriter implements ContentStore {
     const writer = new OciArchiveWriter(path, file);
     await writer.#serial(async () => {
       for (const dir of ["./", "./blobs/", "./blobs/sha256/"]) {
-        await writer.#entry(header(dir, "directory", 0));
+        await writeAll(file, entryHeader(dir, "directory", 0));
       }
     });
     return writer;
@@ -140,8 +111,41 @@ export class OciArchiveWriter implements ContentStore {
         await stream.cancel().catch(() => {});
         return;
       }
-      const verified = stream.pipeThrough(verifyStream(desc, { label: `blob ${desc.digest.slice(0, 19)}…` }));
-      await this.#entry(header(`./${blobRelativePath(desc.digest)}`, "file", desc.size), verified);
+      const label = `blob ${desc.digest.slice(0, 19)}…`;
+      const verifier = isSelfVerifying(stream, desc) ? undefined : new BlobVerifier(desc, { label });
+      const reader = chunkReader(stream);
+      let count = 0;
+      let done = false;
+      try {
+        await writeAll(this.#file, entryHeader(`./${blobRelativePath(desc.digest)}`, "file", desc.size));
+        while (true) {
+          const chunk = await reader.read();
+          if (chunk === null) break;
+          count += chunk.length;
+          if (verifier !== undefined) verifier.update(chunk);
+          else if (count > desc.size) {
+            throw new DangerzoneError(
+              "SIZE_MISMATCH",
+              `${label} is larger than its descriptor's ${desc.size} bytes`,
+            );
+          }
+          await writeAll(this.#file, chunk);
+        }
+        done = true;
+        if (verifier !== undefined) verifier.finish();
+        else if (count !== desc.size) {
+          throw new DangerzoneError(
+            "SIZE_MISMATCH",
+            `${label} has ${count} bytes, its descriptor says ${desc.size}`,
+          );
+        }
+        await writeAll(this.#file, paddingFor(desc.size));
+      } catch (err) {
+        if (!done) await reader.cancel(err);
+        throw err;
+      } finally {
+        reader.release();
+      }
       this.#written.set(desc.digest, desc.size);
     }, stream);
   }
@@ -175,24 +179,19 @@ export class OciArchiveWriter implements ContentStore {
           );
         }
       }
-      if (metadata.dangerzoneJson !== undefined) {
-        await this.#entry(
-          header("./dangerzone.json", "file", metadata.dangerzoneJson.length),
-          metadata.dangerzoneJson,
-        );
+      const files: [string, Uint8Array][] = [];
+      if (metadata.dangerzoneJson !== undefined) files.push(["./dangerzone.json", metadata.dangerzoneJson]);
+      files.push(["./index.json", metadata.indexJson], ["./oci-layout", OCI_LAYOUT_BYTES]);
+      for (const [name, bytes] of files) {
+        await writeAll(this.#file, entryHeader(name, "file", bytes.length));
+        await writeAll(this.#file, bytes);
+        await writeAll(this.#file, paddingFor(bytes.length));
       }
-      await this.#entry(header("./index.json", "file", metadata.indexJson.length), metadata.indexJson);
-      await this.#entry(header("./oci-layout", "file", OCI_LAYOUT_BYTES.length), OCI_LAYOUT_BYTES);
-      this.#controller.finalize();
-      await this.#pump;
-      try {
-        await this.#file.sync();
-        this.#file.close();
-        this.#state = "finished";
-        await Deno.rename(this.#partial, this.path);
-      } catch (err) {
-        throw ioError(err, `finishing ${this.path}`);
-      }
+      await writeAll(this.#file, END_OF_ARCHIVE);
+      await this.#file.sync();
+      this.#file.close();
+      this.#state = "finished";
+      await Deno.rename(this.#partial, this.path);
       await syncDir(dirname(this.path));
     });
   }
@@ -201,31 +200,12 @@ export class OciArchiveWriter implements ContentStore {
   async abort(): Promise<void> {
     if (this.#state !== "open") return;
     this.#state = "aborted";
-    this.#failure ??= new DangerzoneError("IO", "archive writing was aborted");
-    try {
-      this.#controller.error(this.#failure);
-    } catch {
-      // the packer was already stopped
-    }
-    await this.#pump.catch(() => {});
     try {
       this.#file.close();
     } catch {
       // already closed
     }
     await Deno.remove(this.#partial).catch(() => {});
-  }
-
-  /** Writes one entry; `body` is bytes or a stream of exactly `h.size` bytes. */
-  async #entry(h: TarHeader, body?: Uint8Array | ReadableStream<Uint8Array>): Promise<void> {
-    const sink = this.#controller.add(h);
-    if (body instanceof ReadableStream) {
-      await body.pipeTo(sink);
-      return;
-    }
-    const w = sink.getWriter();
-    if (body !== undefined && body.length > 0) await w.write(body);
-    await w.close();
   }
 
   /** Runs `op` after every earlier call; the first failure poisons the writer and removes the partial file. */
@@ -239,7 +219,7 @@ export class OciArchiveWriter implements ContentStore {
       try {
         await op();
       } catch (err) {
-        this.#failure ??= wrap(err, this.path);
+        this.#failure = err instanceof DangerzoneError ? err : ioError(err, `writing ${this.path}`);
         await this.abort();
         throw this.#failure;
       }
@@ -252,8 +232,4 @@ export class OciArchiveWriter implements ContentStore {
 
 function unsupported(op: string): DangerzoneError {
   return new DangerzoneError("UNSUPPORTED", `${op} is not supported on an archive being written`);
-}
-
-function wrap(err: unknown, path: string): DangerzoneError {
-  return err instanceof DangerzoneError ? err : ioError(err, `writing ${path}`);
 }
