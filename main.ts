@@ -10,7 +10,10 @@
 import { Command, CommanderError } from "commander";
 import { addCommonOptions, type CommonOptions } from "./src/cli/common.ts";
 import { Output } from "./src/cli/output.ts";
+import { checkCommand } from "./src/cli/check.ts";
+import { storeSignaturesCommand } from "./src/cli/store_signatures.ts";
 import { runVerifyBundle } from "./src/cli/verify_bundle.ts";
+import { verifyLocalCommand } from "./src/cli/verify_local.ts";
 import { verifySignaturesCommand } from "./src/cli/verify_signatures.ts";
 import { DangerzoneError, ExitCode, exitCodeFor, type ExitCodeValue } from "./src/errors.ts";
 import { VERSION } from "./src/version.ts";
@@ -77,19 +80,19 @@ export function buildProgram(
     "check",
     "Is a newer verified image available? Exit 0 up to date, 3 update available.",
     "dangerzone-image check --json",
-    notBuilt("check"),
+    checkCommand,
   );
   command(
     "store-signatures",
     "Fetch, verify and store the remote signatures without installing anything.",
     "dangerzone-image store-signatures --image ghcr.io/freedomofpress/dangerzone/v1:latest",
-    notBuilt("store-signatures"),
+    storeSignaturesCommand,
   );
   command(
     "verify-local",
     "Check that the image the runtime holds has stored signatures that verify with the trusted key.",
     "dangerzone-image verify-local ghcr.io/freedomofpress/dangerzone/v1",
-    notBuilt("verify-local"),
+    verifyLocalCommand,
     (c) => c.argument("[image]", "image name or ID held by the runtime"),
   );
   command(

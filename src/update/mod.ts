@@ -6,3 +6,6 @@
  */
 export * from "./context.ts";
 export * from "./verify_remote.ts";
+export * from "./check.ts";
+export * from "./store_signatures.ts";
+export * from "./verify_local.ts";

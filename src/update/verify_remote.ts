@@ -6,10 +6,10 @@
  *
  * @module
  */
-import { DangerzoneError, isDangerzoneError } from "../errors.ts";
+import { DangerzoneError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
 import { parseManifest, type RawManifest } from "../oci/manifest.ts";
-import { parseReference, type Reference } from "../oci/reference.ts";
+import type { Reference } from "../oci/reference.ts";
 import { encodeBase64 } from "../sigstore/_base64.ts";
 import { type VerifiedBundle, verifyBundle } from "../sigstore/bundle_verifier.ts";
 import {
@@ -25,10 +25,12 @@ import {
   verifiedLogPositions,
   verifyCosignSignatures,
 } from "../sigstore/policy.ts";
-import { repositoryOf } from "../sigstore/simple_signing.ts";
 import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
 import { checkRollback, type LogState } from "../store/log_state.ts";
+import { enforceReference, expectedRepository } from "./_reference_policy.ts";
 import { legacyLogIdOf, logStateOf, type UpdateContext } from "./context.ts";
+
+export { expectedRepository, normaliseRepository } from "./_reference_policy.ts";
 
 /** How the remote image relates to what is installed. */
 export type Freshness =
@@ -182,50 +184,6 @@ export async function verifyRemoteImage(
     installed,
     freshness,
     newestIntegratedTime: Math.max(...accepted.map((v) => v.integratedTime)),
-  };
-}
-
-/**
- * The repository the signed docker-reference must name: `--identity` when given (a mirror), else the
- * repository the image is fetched from; both normalised (`docker.io`, lowercase host, no tag or digest).
- */
-export function expectedRepository(ctx: Pick<UpdateContext, "identity">, fetchedFrom: Reference): string {
-  if (ctx.identity === undefined) return fetchedFrom.name();
-  const normalised = normaliseRepository(ctx.identity);
-  if (normalised === null) {
-    throw new DangerzoneError(
-      "USAGE",
-      `--identity '${ctx.identity.slice(0, 120)}' is not a repository name`,
-      {
-        hint: "give the repository the publisher signed, e.g. ghcr.io/freedomofpress/dangerzone/v1",
-      },
-    );
-  }
-  return normalised;
-}
-
-/** A reference's repository in normal form, or null when it does not parse. */
-export function normaliseRepository(untrusted: string): string | null {
-  try {
-    return parseReference(repositoryOf(untrusted)).name();
-  } catch (err) {
-    if (isDangerzoneError(err, "REFERENCE_INVALID")) return null;
-    throw err;
-  }
-}
-
-/** The reference rule (DESIGN rule 2): the signed docker-reference names the expected repository exactly. */
-function enforceReference(result: SignatureResult, expected: string): SignatureResult {
-  if (!("verified" in result)) return result;
-  const signed = result.verified.dockerReference;
-  if (normaliseRepository(signed) === expected) return result;
-  return {
-    index: result.index,
-    error: new DangerzoneError(
-      "POLICY_REFERENCE_MISMATCH",
-      `rule 2 (payload): the signed docker-reference is "${signed.slice(0, 120)}", not "${expected}"`,
-      { hint: "if you pull through a mirror, name the signed repository with --identity" },
-    ),
   };
 }
 

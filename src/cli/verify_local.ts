@@ -1,0 +1,52 @@
+/**
+ * `verify-local [IMAGE]`: the image the runtime holds (default: the `--image` name) has stored
+ * signatures that verify with the trusted key. Exit 0 verified, 10 naming the problem (no such image, no
+ * stored signatures, signatures for another digest, signatures that do not verify), 14 runtime failure.
+ *
+ * @module
+ */
+import { ExitCode, type ExitCodeValue } from "../errors.ts";
+import { verifyLocalImage } from "../update/verify_local.ts";
+import { buildUpdateContext } from "./_context.ts";
+import type { CommonOptions } from "./common.ts";
+import type { Output } from "./output.ts";
+
+/**
+ * The `verify-local` action.
+ *
+ * @example
+ * ```ts ignore
+ * const code = await verifyLocalCommand(["ghcr.io/freedomofpress/dangerzone/v1"], {}, out);
+ * ```
+ */
+export async function verifyLocalCommand(
+  args: string[],
+  options: CommonOptions & Record<string, unknown>,
+  out: Output,
+): Promise<ExitCodeValue> {
+  using ctx = await buildUpdateContext(options, out);
+  const local = await verifyLocalImage(ctx, { image: args[0] });
+  const key = ctx.publicKey.fileSha256 ?? ctx.publicKey.spkiSha256;
+  out.result({
+    ok: true,
+    image: local.image,
+    runtime: local.runtime,
+    runtimeDigests: local.runtimeDigests,
+    digest: local.digest,
+    expectedReference: local.expectedReference,
+    key: { fileSha256: ctx.publicKey.fileSha256, spkiSha256: ctx.publicKey.spkiSha256 },
+    verified: local.verified.length,
+    stored: local.stored,
+    signatures: local.verified.map((v) => ({
+      logId: v.logId,
+      logIndex: v.logIndex,
+      integratedTime: v.integratedTime,
+      dockerReference: v.dockerReference,
+    })),
+  });
+  out.line(
+    `verified: ${local.image} (${local.runtime}, ${local.digest}) has ${local.verified.length} of ${local.stored} ` +
+      `stored signature(s) verifying with key sha256:${key.slice(0, 12)}…`,
+  );
+  return ExitCode.OK;
+}

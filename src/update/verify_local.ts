@@ -1,0 +1,135 @@
+/**
+ * `verify-local [IMAGE]`: the image the container runtime holds has stored signatures that verify with
+ * the trusted key, for one of the digests the runtime reports for it (the index digest after a pull, the
+ * platform manifest digest after a load: Dangerzone issue #1516). The stored files are untrusted and are
+ * verified again in full. Reads only.
+ *
+ * @module
+ */
+import { DangerzoneError } from "../errors.ts";
+import type { Digest } from "../oci/digest.ts";
+import { parseReference } from "../oci/reference.ts";
+import type { RuntimeName } from "../runtime/runtime.ts";
+import { parseSignatureList } from "../sigstore/cosign_signature.ts";
+import { requireVerified, type SignatureResult, verifyCosignSignatures } from "../sigstore/policy.ts";
+import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
+import { enforceReference, expectedRepository } from "./_reference_policy.ts";
+import { signatureStoreOf, type UpdateContext } from "./context.ts";
+
+/** Options of {@linkcode verifyLocalImage}. */
+export interface VerifyLocalOptions {
+  /** The image name or ID the runtime holds (default: the context's image). */
+  image?: string | undefined;
+}
+
+/** The result of {@linkcode verifyLocalImage}. */
+export interface LocalVerification {
+  /** The image that was asked about. */
+  readonly image: string;
+  /** The runtime asked. */
+  readonly runtime: RuntimeName;
+  /** Every digest the runtime reports for the image. */
+  readonly runtimeDigests: readonly Digest[];
+  /** The digest whose stored signatures verified. */
+  readonly digest: Digest;
+  /** The repository the signed docker-reference had to name. */
+  readonly expectedReference: string;
+  /** The verified signatures. */
+  readonly verified: readonly VerifiedCosignSignature[];
+  /** How many signatures were stored for that digest. */
+  readonly stored: number;
+}
+
+/**
+ * Verifies the runtime's image against the signature store. Exit-10 codes name the problem: no such
+ * image (`POLICY_REJECTED`), no stored signatures or only for other digests (`SIGNATURE_MISSING`), or the
+ * stored signatures' own failure.
+ *
+ * @example
+ * ```ts ignore
+ * const local = await verifyLocalImage(ctx, { image: "ghcr.io/freedomofpress/dangerzone/v1" });
+ * console.log(local.digest);
+ * ```
+ */
+export async function verifyLocalImage(
+  ctx: UpdateContext,
+  options: VerifyLocalOptions = {},
+): Promise<LocalVerification> {
+  const image = options.image ?? ctx.image.format();
+  const runtime = await ctx.runtime();
+  const runtimeDigests = await runtime.digestsOf(image);
+  if (runtimeDigests === null) {
+    throw new DangerzoneError("POLICY_REJECTED", `${runtime.name} holds no image ${image.slice(0, 200)}`, {
+      hint: "install it with `dangerzone-image upgrade` (or load-archive), or name the image",
+    });
+  }
+  const keyFileSha256 = ctx.publicKey.fileSha256;
+  if (keyFileSha256 === null) {
+    throw new DangerzoneError("INTERNAL", "the trusted key has no file digest; the store is keyed by it");
+  }
+  const expectedReference = expectedRepository(ctx, referenceFor(image, ctx));
+  const store = signatureStoreOf(ctx);
+
+  let firstFailure: { digest: Digest; results: SignatureResult[] } | undefined;
+  for (const digest of runtimeDigests) {
+    const untrustedList = await store.readUntrusted(keyFileSha256, digest);
+    if (untrustedList === null) continue;
+    const entries = parseSignatureList(untrustedList);
+    const verdict = await verifyCosignSignatures(entries, ctx, { digest });
+    const results = verdict.results.map((r) => enforceReference(r, expectedReference));
+    const verified = results.flatMap((r) => "verified" in r ? [r.verified] : []);
+    if (verified.length > 0) {
+      return {
+        image,
+        runtime: runtime.name,
+        runtimeDigests,
+        digest,
+        expectedReference,
+        verified,
+        stored: entries.length,
+      };
+    }
+    firstFailure ??= { digest, results };
+  }
+  if (firstFailure !== undefined) {
+    try {
+      requireVerified({ results: firstFailure.results, verified: [] });
+    } catch (err) {
+      if (!(err instanceof DangerzoneError)) throw err;
+      throw new DangerzoneError(
+        err.code,
+        `stored signatures of ${firstFailure.digest.slice(0, 19)}… do not verify: ${err.message}`,
+        { cause: err, ...(err.hint === undefined ? {} : { hint: err.hint }) },
+      );
+    }
+  }
+  const others = await store.listDigests(keyFileSha256);
+  const shown = runtimeDigests.map((d) => `${d.slice(0, 19)}…`).join(", ");
+  if (others.length > 0) {
+    throw new DangerzoneError(
+      "SIGNATURE_MISSING",
+      `the stored signatures are for other digests (${
+        others.slice(0, 3).map((d) => `${d.slice(0, 19)}…`).join(", ")
+      }), not for ${image.slice(0, 200)} (${shown})`,
+      { hint: "the runtime holds another image than the verified one; run `dangerzone-image upgrade`" },
+    );
+  }
+  throw new DangerzoneError(
+    "SIGNATURE_MISSING",
+    `no stored signatures for ${image.slice(0, 200)} (${shown}) with key sha256:${
+      keyFileSha256.slice(0, 12)
+    }…`,
+    { hint: "run `dangerzone-image store-signatures` or `dangerzone-image upgrade`" },
+  );
+}
+
+/** The repository an image argument names; an image ID or an unparsable name means the context's image. */
+function referenceFor(image: string, ctx: UpdateContext): ReturnType<typeof parseReference> {
+  if (/^(sha256:)?[0-9a-f]{12,64}$/.test(image)) return ctx.image;
+  try {
+    return parseReference(image);
+  } catch (err) {
+    if (err instanceof DangerzoneError && err.code === "REFERENCE_INVALID") return ctx.image;
+    throw err;
+  }
+}
