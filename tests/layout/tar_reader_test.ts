@@ -414,3 +414,14 @@ Deno.test("readOciArchive() leaves staging without temp files when a blob fails 
     /does not hash to its name/,
   );
 });
+
+Deno.test("readOciArchive() reads sizes over 8 GiB from the writer's pax + base-256 header (and caps them)", async () => {
+  const { entryHeader } = await import("../../src/layout/_tar_header.ts");
+  const head = rawTar(base().slice(0, 3), { end: false });
+  const huge = entryHeader(`./blobs/sha256/${OTHER_HEX}`, "file", 2 ** 34);
+  const bytes = concat(head, huge, new Uint8Array(512));
+  await assertRefused(bytes, new RegExp(`is 17179869184 bytes, over the 8589934592-byte cap`), {
+    maxEntryBytes: 2 ** 33,
+  });
+  await assertRefused(bytes, /truncated inside entry/);
+});

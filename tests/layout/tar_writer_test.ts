@@ -284,3 +284,39 @@ Deno.test("OciArchiveWriter.putManifest() writes exact bytes; hasBlob() reports 
     await assert.rejects(Deno.stat(`${tmp}/a.tar.partial`), Deno.errors.NotFound);
   });
 });
+
+Deno.test("OciArchiveWriter.putBlob() fails when a layout blob was tampered with (self-verifying stream errors at EOF)", async () => {
+  await withTemp(async (tmp) => {
+    const sample = await makeSampleLayout(`${tmp}/src`, { layerBytes: 2 * 1024 * 1024 });
+    const layer = sample.blobs[0];
+    assert.ok(layer !== undefined);
+    const bytes = await Deno.readFile(sample.dir.blobPath(layer.digest));
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 1;
+    await Deno.writeFile(sample.dir.blobPath(layer.digest), bytes);
+    const writer = await OciArchiveWriter.create(`${tmp}/a.tar`);
+    await assert.rejects(
+      writer.putBlob(layer, await sample.dir.getBlob(layer)),
+      (err: unknown) => err instanceof DangerzoneError && err.code === "DIGEST_MISMATCH",
+    );
+    await assert.rejects(Deno.stat(`${tmp}/a.tar.partial`), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("OciArchiveWriter output is read entry-for-entry by an independent tar reader (modern-tar)", async () => {
+  const { unpackTar } = await import("modern-tar");
+  await withTemp(async (tmp) => {
+    const sample = await makeSampleLayout(`${tmp}/src`);
+    await writeArchive(sample, `${tmp}/a.tar`);
+    const entries = await unpackTar(await Deno.readFile(`${tmp}/a.tar`), { strict: true });
+    const byName = new Map(entries.map((e) => [e.header.name, e]));
+    for (const d of sample.blobs) {
+      const e = byName.get(`./blobs/sha256/${d.digest.slice(7)}`);
+      assert.ok(e !== undefined);
+      assert.equal(e.header.mode, 0o644);
+      assert.equal(e.header.mtime?.getTime(), 0);
+      assert.deepEqual(e.data, await Deno.readFile(sample.dir.blobPath(d.digest)));
+    }
+    assert.deepEqual(byName.get("./dangerzone.json")?.data, sample.dangerzoneJson);
+    assert.equal(byName.get("./blobs/")?.header.type, "directory");
+  });
+});
