@@ -8,6 +8,7 @@
  * @module
  */
 import { Command, CommanderError } from "commander";
+import { runAttestProvenance } from "./src/cli/attest_provenance.ts";
 import { addCommonOptions, type CommonOptions } from "./src/cli/common.ts";
 import { Output } from "./src/cli/output.ts";
 import { checkCommand } from "./src/cli/check.ts";
@@ -99,7 +100,7 @@ export function buildProgram(
     "attest-provenance",
     "Verify the keyless SLSA provenance attestation of an image and print the verified claims.",
     "dangerzone-image attest-provenance ghcr.io/freedomofpress/dangerzone/v1 --repository freedomofpress/dangerzone",
-    notBuilt("attest-provenance"),
+    runAttestProvenance,
     (c) =>
       c.argument("<image>", "registry reference, or oci:DIR for a cosign save layout")
         .requiredOption("--repository <owner/repo>", "the GitHub repository the image must be built from")
