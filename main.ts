@@ -16,6 +16,7 @@ import { storeSignaturesCommand } from "./src/cli/store_signatures.ts";
 import { runVerifyBundle } from "./src/cli/verify_bundle.ts";
 import { verifyLocalCommand } from "./src/cli/verify_local.ts";
 import { verifySignaturesCommand } from "./src/cli/verify_signatures.ts";
+import { upgradeCommand } from "./src/cli/upgrade.ts";
 import { DangerzoneError, ExitCode, exitCodeFor, type ExitCodeValue } from "./src/errors.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -72,7 +73,7 @@ export function buildProgram(
     "upgrade",
     "Resolve, verify and install the newest signed image (anti-rollback; exit 0 when up to date).",
     "dangerzone-image upgrade --json",
-    notBuilt("upgrade"),
+    upgradeCommand,
     (c) =>
       c.option("--prune", "remove older images of the same name after a successful upgrade")
         .option("--max-age <days>", "warn when the newest signature is older than this", "30"),

@@ -1,0 +1,327 @@
+/**
+ * `upgrade`: install the newest signed image, or say it is already installed.
+ *
+ * The pipeline, in order, all under the data-directory lock (a concurrent run gets `LOCK_HELD` at once
+ * and changes nothing):
+ *
+ * 1. {@linkcode verifyRemoteImage}: resolve the tag to the digest of the exact bytes, verify the
+ *    signatures, enforce the signed reference, refuse a rollback (`ROLLBACK`, exit 11). Equal log index
+ *    and the runtime holding the verified digest under the image name: "already up to date".
+ * 2. {@linkcode copyImage} registry -> download cache (`<data-dir>/cache`, an OCI layout): the index,
+ *    this platform's manifest, config and layers, each verified; blobs resume from `.partial` files left
+ *    by a killed run; a cached blob is re-hashed, never trusted by size; free space is checked first.
+ * 3. {@linkcode copyImage} cache -> an oci-archive generated on the fly -> `runtime.load()`: the archive's
+ *    `index.json` lists the verified root (the index, or the manifest) under a staging name
+ *    (`REPO:dz-staging-<hex>`), so the runtime records the root digest; a blob failing its check stops the
+ *    runtime before it sees the end of its input.
+ * 4. The runtime must report the verified root digest for the staging name (`RUNTIME_DIGEST_MISMATCH`).
+ * 5. The verified signatures, then the new log state, are stored (each file atomically); only then is
+ *    the image tagged with its name and the staging name removed; `--prune` removes older images of the
+ *    repository; the cache is emptied.
+ *
+ * Storing before tagging is deliberate: a kill between the two leaves the name on the previous image,
+ * whose stored signatures still verify; the next run sees the runtime lacks the verified digest under the
+ * name and finishes (tag). Tagging first would leave the name on an image without stored signatures.
+ *
+ * @module
+ */
+import { copyImage, type CopyPlan } from "../copy.ts";
+import { DangerzoneError, isDangerzoneError } from "../errors.ts";
+import { OciLayoutDir } from "../layout/dir.ts";
+import type { Descriptor, Platform } from "../oci/descriptor.ts";
+import { type Digest, digestHex } from "../oci/digest.ts";
+import { formatPlatform, normalizePlatform } from "../oci/platform.ts";
+import type { ContainerRuntime } from "../runtime/runtime.ts";
+import type { LogPosition } from "../sigstore/policy.ts";
+import { StoreLock } from "../store/lock.ts";
+import { OciArchiveStream } from "./_oci_archive_stream.ts";
+import { registrySource } from "./_registry_source.ts";
+import { logStateOf, signatureStoreOf, type UpdateContext } from "./context.ts";
+import { checkDiskSpace, type DiskSpaceOptions } from "./disk_space.ts";
+import type { Progress } from "./progress.ts";
+import { type RemoteVerification, verifyRemoteImage } from "./verify_remote.ts";
+
+/** A step of the upgrade, reported through {@linkcode UpgradeOptions.onStep} for human output. */
+export type UpgradeStep =
+  | { step: "verified"; remote: RemoteVerification }
+  | { step: "download"; plan: CopyPlan }
+  | { step: "load"; runtime: string }
+  | { step: "stored"; path: string }
+  | { step: "tagged"; name: string }
+  | { step: "pruned"; ids: readonly string[] }
+  | { step: "warning"; message: string };
+
+/** Options of {@linkcode upgradeImage}. */
+export interface UpgradeOptions {
+  /** Remove older images of the same repository after a successful upgrade. */
+  prune?: boolean;
+  /** Warn when the newest verified signature is older than this many days (default 30). */
+  maxAgeDays?: number;
+  /** The platform to install from an index (default: this machine's, `linux/<arch>`). */
+  platform?: Platform;
+  /** Byte progress of the download and load phases. */
+  progress?: Progress;
+  /** Step notifications (for human output). */
+  onStep?: (step: UpgradeStep) => void;
+  /** Aborts the download. */
+  signal?: AbortSignal;
+  /** Free-space check options (tests). */
+  diskSpace?: DiskSpaceOptions;
+}
+
+/** The age of the newest verified signature, against `--max-age`. */
+export interface SignatureAge {
+  /** Its signed integration time (Unix seconds). */
+  readonly newestIntegratedTime: number;
+  /** Whole days since then. */
+  readonly days: number;
+  /** The limit. */
+  readonly maxAgeDays: number;
+  /** True when older than the limit (a freeze attack looks like "up to date" forever). */
+  readonly stale: boolean;
+}
+
+/** The result of {@linkcode upgradeImage}. */
+export interface UpgradeResult {
+  /** `up-to-date`: nothing changed; `upgraded`: the image was installed. */
+  readonly status: "up-to-date" | "upgraded";
+  /** The name the image carries in the runtime (`registry/repository:tag`). */
+  readonly image: string;
+  /** The verified (signed) digest: the index or the manifest. */
+  readonly digest: Digest;
+  /** The manifest digest of the installed platform (equal to `digest` for a single-platform image). */
+  readonly platformDigest: Digest | null;
+  /** The platform installed, `os/arch[/variant]`, or null when up to date. */
+  readonly platform: string | null;
+  /** The runtime used. */
+  readonly runtime: string;
+  /** The verified log positions now installed. */
+  readonly positions: readonly LogPosition[];
+  /** The signature file in the store. */
+  readonly signaturesPath: string | null;
+  /** Bytes downloaded in this run (0 when the cache or runtime already had them). */
+  readonly downloadedBytes: number;
+  /** Image IDs removed by `--prune`. */
+  readonly pruned: readonly string[];
+  /** The signature age. */
+  readonly signatureAge: SignatureAge;
+  /** Warnings (e.g. a stale signature). */
+  readonly warnings: readonly string[];
+}
+
+const DAY_SECONDS = 86_400;
+
+/**
+ * Runs the upgrade. Throws like {@linkcode verifyRemoteImage} (exit 10/11/12), `LOCK_HELD`, `DISK_FULL`,
+ * `RUNTIME_FAILED`, `RUNTIME_DIGEST_MISMATCH`; in every failure case nothing unverified reached the
+ * runtime and the store is unchanged.
+ *
+ * @example
+ * ```ts ignore
+ * const result = await upgradeImage(ctx, { prune: true });
+ * console.log(result.status, result.digest);
+ * ```
+ */
+export async function upgradeImage(ctx: UpdateContext, options: UpgradeOptions = {}): Promise<UpgradeResult> {
+  const maxAgeDays = options.maxAgeDays ?? 30;
+  if (!Number.isFinite(maxAgeDays) || maxAgeDays < 0) {
+    throw new DangerzoneError("USAGE", `--max-age must be a number of days, not ${maxAgeDays}`);
+  }
+  const lock = await StoreLock.acquire(ctx.dataDir);
+  try {
+    return await upgradeLocked(ctx, options, maxAgeDays);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function upgradeLocked(
+  ctx: UpdateContext,
+  options: UpgradeOptions,
+  maxAgeDays: number,
+): Promise<UpgradeResult> {
+  const remote = await verifyRemoteImage(ctx, options.signal === undefined ? {} : { signal: options.signal });
+  options.onStep?.({ step: "verified", remote });
+  const warnings: string[] = [];
+  const signatureAge = ageOf(remote.newestIntegratedTime, ctx.now(), maxAgeDays);
+  if (signatureAge.stale) {
+    const message = `the newest signature of ${remote.reference.format()} is ${signatureAge.days} days old ` +
+      `(over --max-age ${maxAgeDays}): the registry may be frozen on an old image`;
+    warnings.push(message);
+    options.onStep?.({ step: "warning", message });
+  }
+  const ref = remote.reference;
+  const name = `${ref.name()}:${ref.tag ?? "latest"}`;
+  const runtime = await ctx.runtime();
+  const base = {
+    image: name,
+    digest: remote.digest,
+    runtime: runtime.name,
+    positions: remote.positions,
+    signatureAge,
+    warnings,
+  };
+  const holds = (await runtime.digestsOf(name))?.includes(remote.digest) ?? false;
+  const store = signatureStoreOf(ctx);
+  const state = logStateOf(ctx);
+  if (remote.freshness === "up-to-date" && holds) {
+    // Equal log index and the runtime holds the verified digest: nothing to do (re-store signatures
+    // that went missing, which changes no state).
+    let signaturesPath: string | null = null;
+    const keyFileSha256 = ctx.publicKey.fileSha256;
+    if (keyFileSha256 !== null && await store.readUntrusted(keyFileSha256, remote.digest) === null) {
+      signaturesPath = await store.write(remote.verified);
+      options.onStep?.({ step: "stored", path: signaturesPath });
+    }
+    return {
+      ...base,
+      status: "up-to-date",
+      platformDigest: null,
+      platform: null,
+      signaturesPath,
+      downloadedBytes: 0,
+      pruned: [],
+    };
+  }
+
+  const platform = options.platform ?? hostPlatform();
+  const staging = `${ref.name()}:dz-staging-${digestHex(remote.digest).slice(0, 16)}`;
+  let downloadedBytes = 0;
+  let alreadyCached = 0;
+  let platformDigest: Digest = remote.digest;
+  if (!holds) {
+    const cacheDir = `${ctx.dataDir}/cache`;
+    const cache = await OciLayoutDir.create(cacheDir);
+    await cache.removeTemporaryFiles();
+    const root = remote.manifest.descriptor;
+    // Registry -> cache: every blob verified; .partial files of a killed run resume.
+    const downloaded = await copyImage(registrySource(ctx.registry, ref), cache, {
+      root,
+      platform,
+      tag: name,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      onPlan: async (plan) => {
+        const space = await checkDiskSpace(cacheDir, plan.missingBytes, options.diskSpace);
+        if (space.kind === "unknown") {
+          const message = `could not check free disk space: ${space.reason}`;
+          warnings.push(message);
+          options.onStep?.({ step: "warning", message });
+        }
+        alreadyCached = plan.totalBytes - plan.missingBytes;
+        options.onStep?.({ step: "download", plan });
+        options.progress?.start("download", plan.missingBytes);
+      },
+      onProgress: (p) => options.progress?.update(p.done - alreadyCached),
+    });
+    options.progress?.end();
+    downloadedBytes = downloaded.copiedBytes;
+    platformDigest = downloaded.manifest.descriptor.digest;
+    // Cache -> oci-archive stream -> runtime, re-verifying every byte on the way.
+    options.onStep?.({ step: "load", runtime: runtime.name });
+    await loadVerified(runtime, cache, { root, platform, staging, progress: options.progress });
+    const reported = await runtime.digestsOf(staging);
+    if (reported === null || !reported.includes(remote.digest)) {
+      await runtime.remove(staging).catch(() => false);
+      throw new DangerzoneError(
+        "RUNTIME_DIGEST_MISMATCH",
+        `${runtime.name} does not report the verified digest ${remote.digest} for the loaded image ` +
+          `(it reports ${reported === null || reported.length === 0 ? "none" : reported.join(", ")})`,
+        {
+          hint:
+            "nothing was recorded; check the runtime (a docker without digest support cannot be verified)",
+        },
+      );
+    }
+  }
+  // else: the runtime already holds the verified digest under the name (e.g. pulled by hand): only the
+  // store is behind.
+
+  // The state may have moved while we downloaded: refuse a rollback again, under the lock.
+  await state.check(remote.verified);
+  const signaturesPath = await store.write(remote.verified);
+  await state.record(remote.verified);
+  options.onStep?.({ step: "stored", path: signaturesPath });
+  if (!holds) {
+    await runtime.tag(staging, name);
+    await runtime.remove(staging);
+    options.onStep?.({ step: "tagged", name });
+  }
+
+  let pruned: string[] = [];
+  if (options.prune === true) {
+    pruned = await pruneOlder(runtime, ref.name(), name);
+    options.onStep?.({ step: "pruned", ids: pruned });
+  }
+  await Deno.remove(`${ctx.dataDir}/cache`, { recursive: true }).catch(() => {});
+  return {
+    ...base,
+    status: "upgraded",
+    platformDigest,
+    platform: formatPlatform(platform),
+    signaturesPath,
+    downloadedBytes,
+    pruned,
+  };
+}
+
+/** Streams the verified image from the cache into the runtime under `staging`. */
+async function loadVerified(
+  runtime: ContainerRuntime,
+  cache: OciLayoutDir,
+  options: { root: Descriptor; platform: Platform; staging: string; progress: Progress | undefined },
+): Promise<void> {
+  const archive = new OciArchiveStream();
+  const loading = runtime.load(archive.readable);
+  // A runtime that fails early must not leave the copy waiting on a stream nobody reads.
+  loading.catch((err) => archive.abort(err));
+  try {
+    await copyImage(cache, archive, {
+      root: options.root,
+      platform: options.platform,
+      tag: options.staging,
+      onPlan: (plan) => options.progress?.start("load", plan.totalBytes),
+      onProgress: (p) => options.progress?.update(p.done),
+    });
+    await archive.finish();
+  } catch (err) {
+    archive.abort(err);
+    await loading.catch(() => {});
+    throw err;
+  }
+  await loading;
+  options.progress?.end();
+}
+
+/** Removes the names in `repository` of every image other than the one named `keep`; returns their IDs. */
+async function pruneOlder(runtime: ContainerRuntime, repository: string, keep: string): Promise<string[]> {
+  const current = await runtime.inspect(keep);
+  const removed: string[] = [];
+  for (const image of await runtime.list({ reference: repository })) {
+    if (current !== null && image.id === current.id) continue;
+    const names = image.names.filter((n) => n.startsWith(`${repository}:`));
+    try {
+      for (const n of names) await runtime.remove(n);
+      if (names.length === 0) await runtime.remove(image.id);
+      removed.push(image.id);
+    } catch (err) {
+      // An image in use by a container stays; anything else is a real failure.
+      if (!isDangerzoneError(err, "RUNTIME_FAILED")) throw err;
+    }
+  }
+  return removed;
+}
+
+function ageOf(newestIntegratedTime: number, now: Date, maxAgeDays: number): SignatureAge {
+  const seconds = Math.max(0, now.getTime() / 1000 - newestIntegratedTime);
+  return {
+    newestIntegratedTime,
+    days: Math.floor(seconds / DAY_SECONDS),
+    maxAgeDays,
+    stale: seconds > maxAgeDays * DAY_SECONDS,
+  };
+}
+
+/** This machine's platform (`linux/amd64`, `linux/arm64/v8`, ...). */
+function hostPlatform(): Platform {
+  return normalizePlatform({ os: "linux", architecture: Deno.build.arch });
+}
