@@ -1,0 +1,156 @@
+/**
+ * `verify-local` with real podman and with the docker CLI against podman's API socket: the runtime's
+ * image has stored signatures that verify; the index-versus-platform digest case (Dangerzone #1516);
+ * exit 10 naming the problem (no image, no stored signatures, signatures for another digest, stored
+ * signatures that do not verify).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runCli } from "../_helpers/cli.ts";
+import { buildMultiArchImage } from "../_helpers/images.ts";
+import { type RunningPodman, startDockerApi, startPodman } from "../_helpers/podman.ts";
+import { makeTempDir } from "../_helpers/process.ts";
+import { type SignedRegistry, startSignedRegistry } from "../update/_fixture.ts";
+
+const REPO = "sandbox/multi";
+
+function oneLine(stderr: string): string {
+  const lines = stderr.trim().split("\n");
+  assert.equal(lines.length, 1, `expected one stderr line, got: ${stderr}`);
+  return lines[0] ?? "";
+}
+
+function field(doc: unknown, ...path: string[]): unknown {
+  let cur = doc;
+  for (const p of path) cur = typeof cur === "object" && cur !== null ? Reflect.get(cur, p) : undefined;
+  return cur;
+}
+
+interface Setup {
+  indexDigest: string;
+  amd64Digest: string;
+  image: string;
+}
+
+/** Pushes a multi-arch index; signs the index and its amd64 manifest (as Dangerzone's publisher does). */
+async function publishMultiArch(sr: SignedRegistry): Promise<Setup> {
+  const idx = await buildMultiArchImage(join(sr.dir, "multi"), { text: "multi v1" });
+  await sr.push(idx, REPO, "1.0");
+  const amd64 = idx.platforms.find((p) => p.platform === "linux/amd64");
+  assert.ok(amd64 !== undefined);
+  await sr.sign(idx.digest, { repository: REPO, logIndex: 300 });
+  await sr.sign(amd64.digest, { repository: REPO, logIndex: 301 });
+  return { indexDigest: idx.digest, amd64Digest: amd64.digest, image: `${sr.reg.host}/${REPO}:1.0` };
+}
+
+async function pullPlatform(pm: RunningPodman, sr: SignedRegistry, setup: Setup): Promise<void> {
+  // As after a load: the runtime knows only the per-platform manifest digest.
+  await pm.podman(["pull", "-q", "--tls-verify=false", `${sr.reg.host}/${REPO}@${setup.amd64Digest}`]);
+  await pm.podman(["tag", `${sr.reg.host}/${REPO}@${setup.amd64Digest}`, setup.image]);
+}
+
+Deno.test("verify-local() with real podman: index and per-platform digests, and every refusal", async (t) => {
+  await using sr = await startSignedRegistry("plain");
+  await using pm = await startPodman();
+  await using data = makeTempDir("local-data");
+  const setup = await publishMultiArch(sr);
+  const env = { ...pm.env, ...sr.env };
+  const args = (dataDir: string) => [...sr.cliArgs(setup.image, dataDir), "--runtime", "podman"];
+  const dataDir = join(data.path, "a");
+
+  await t.step("no image in the runtime: exit 10 naming it", async () => {
+    const r = await runCli(["verify-local", ...args(dataDir)], { env });
+    assert.equal(r.code, 10, r.stderr);
+    assert.match(oneLine(r.stderr), /^error: podman holds no image .*sandbox\/multi:1\.0/);
+  });
+
+  await pm.podman(["pull", "-q", "--tls-verify=false", setup.image]);
+
+  await t.step("image but no stored signatures: exit 10", async () => {
+    const r = await runCli(["verify-local", ...args(dataDir), "--json"], { env });
+    assert.equal(r.code, 10, r.stderr);
+    assert.equal(field(JSON.parse(r.stdout), "error", "code"), "SIGNATURE_MISSING");
+    assert.match(oneLine(r.stderr), /no stored signatures for /);
+  });
+
+  await t.step("pulled index + stored index signatures: exit 0 on the index digest", async () => {
+    const s = await runCli(["store-signatures", ...args(dataDir)], { env });
+    assert.equal(s.code, 0, s.stderr);
+    const r = await runCli(["verify-local", ...args(dataDir), "--json"], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const doc: unknown = JSON.parse(r.stdout);
+    assert.equal(field(doc, "digest"), setup.indexDigest);
+    assert.equal(field(doc, "runtime"), "podman");
+    assert.equal(field(doc, "signatures", "0", "logIndex"), 300);
+  });
+
+  await t.step(
+    "runtime holds only the platform image, store has the index: exit 10, another digest",
+    async () => {
+      await pm.podman(["rmi", "-f", setup.image]);
+      await pullPlatform(pm, sr, setup);
+      const r = await runCli(["verify-local", ...args(dataDir), setup.image], { env });
+      assert.equal(r.code, 10, r.stderr);
+      assert.match(oneLine(r.stderr), /stored signatures are for other digests \(sha256:/);
+    },
+  );
+
+  await t.step(
+    "platform signatures stored too: exit 0 on the platform digest (Dangerzone #1516)",
+    async () => {
+      const s = await runCli([
+        "store-signatures",
+        ...args(dataDir),
+        "--image",
+        `${sr.reg.host}/${REPO}@${setup.amd64Digest}`,
+      ], { env });
+      assert.equal(s.code, 0, s.stderr);
+      const r = await runCli(["verify-local", ...args(dataDir), "--json"], { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(field(JSON.parse(r.stdout), "digest"), setup.amd64Digest);
+    },
+  );
+
+  await t.step("a stored file that was tampered with: exit 10, nothing trusted", async () => {
+    const keyDir = join(dataDir, "signatures");
+    let file = "";
+    for await (const e of Deno.readDir(keyDir)) {
+      if (e.isDirectory) file = join(keyDir, e.name, `${setup.amd64Digest.slice(7)}.json`);
+    }
+    const text = await Deno.readTextFile(file);
+    // Point the stored signature at another image: the payload changes, the signature no longer verifies.
+    const list: unknown = JSON.parse(text);
+    assert.ok(Array.isArray(list));
+    const entry: unknown = list[0];
+    const payload = atob(String(field(entry, "Payload"))).replace(setup.amd64Digest, setup.indexDigest);
+    Reflect.set(entry ?? {}, "Payload", btoa(payload));
+    await Deno.writeTextFile(file, JSON.stringify(list));
+    const r = await runCli(["verify-local", ...args(dataDir)], { env });
+    assert.equal(r.code, 10, r.stderr);
+    assert.match(oneLine(r.stderr), /do not verify: .*rule 2 \(signature\)/);
+  });
+});
+
+Deno.test("verify-local() with the docker CLI against podman's API socket", async () => {
+  await using sr = await startSignedRegistry("plain");
+  await using pm = await startPodman();
+  await using api = await startDockerApi(pm);
+  await using data = makeTempDir("local-data");
+  const setup = await publishMultiArch(sr);
+  await pm.podman(["pull", "-q", "--tls-verify=false", setup.image]);
+  const env = { ...api.env, ...sr.env };
+  const args = [...sr.cliArgs(setup.image, data.path), "--runtime", "docker"];
+  const s = await runCli(["store-signatures", ...args], { env });
+  assert.equal(s.code, 0, s.stderr);
+  const r = await runCli(["verify-local", ...args], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(
+    r.stdout,
+    /^verified: .*sandbox\/multi:1\.0 \(docker, sha256:[0-9a-f]{64}\) has 1 of 1 stored/,
+  );
+  const missing = await runCli(["verify-local", ...args, `${sr.reg.host}/sandbox/none:1`], { env });
+  assert.equal(missing.code, 10, missing.stderr);
+  assert.match(oneLine(missing.stderr), /^error: docker holds no image /);
+});
