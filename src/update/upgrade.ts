@@ -241,6 +241,7 @@ async function upgradeLocked(
   const signaturesPath = await store.write(remote.verified);
   await state.record(remote.verified);
   options.onStep?.({ step: "stored", path: signaturesPath });
+  const previousId = holds ? undefined : (await runtime.inspect(name))?.id;
   if (!holds) {
     await runtime.tag(staging, name);
     await runtime.remove(staging);
@@ -249,7 +250,7 @@ async function upgradeLocked(
 
   let pruned: string[] = [];
   if (options.prune === true) {
-    pruned = await pruneOlder(runtime, ref.name(), name);
+    pruned = await pruneOlder(runtime, ref.name(), name, previousId);
     options.onStep?.({ step: "pruned", ids: pruned });
   }
   await Deno.remove(`${ctx.dataDir}/cache`, { recursive: true }).catch(() => {});
@@ -292,23 +293,38 @@ async function loadVerified(
   options.progress?.end();
 }
 
-/** Removes the names in `repository` of every image other than the one named `keep`; returns their IDs. */
-async function pruneOlder(runtime: ContainerRuntime, repository: string, keep: string): Promise<string[]> {
+/**
+ * Removes older images of `repository`: every image with a name in it other than the one named `keep`,
+ * and `previousId` (the image that carried the name before, untagged by the upgrade). Names in other
+ * repositories are kept (and keep their image). An image a container uses stays (`RUNTIME_FAILED` from
+ * the runtime is reported as not pruned, nothing else is swallowed). Returns the removed image IDs.
+ */
+async function pruneOlder(
+  runtime: ContainerRuntime,
+  repository: string,
+  keep: string,
+  previousId: string | undefined,
+): Promise<string[]> {
   const current = await runtime.inspect(keep);
+  const listed = await runtime.list({ reference: repository });
+  const candidates = new Map<string, string[]>(listed.map((i) => [i.id, i.names]));
+  if (previousId !== undefined && !candidates.has(previousId)) {
+    const previous = await runtime.inspect(previousId);
+    if (previous !== null) candidates.set(previous.id, previous.repoTags);
+  }
   const removed: string[] = [];
-  for (const image of await runtime.list({ reference: repository })) {
-    if (current !== null && image.id === current.id) continue;
-    const names = image.names.filter((n) => n.startsWith(`${repository}:`));
+  for (const [id, names] of candidates) {
+    if (current !== null && id === current.id) continue;
+    const ours = names.filter((n) => n.startsWith(`${repository}:`));
     try {
-      for (const n of names) await runtime.remove(n);
-      if (names.length === 0) await runtime.remove(image.id);
-      removed.push(image.id);
+      for (const n of ours) await runtime.remove(n);
+      if (ours.length === names.length && await runtime.exists(id)) await runtime.remove(id);
+      removed.push(id);
     } catch (err) {
-      // An image in use by a container stays; anything else is a real failure.
       if (!isDangerzoneError(err, "RUNTIME_FAILED")) throw err;
     }
   }
-  return removed;
+  return removed.sort();
 }
 
 function ageOf(newestIntegratedTime: number, now: Date, maxAgeDays: number): SignatureAge {
