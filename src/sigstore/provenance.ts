@@ -60,7 +60,8 @@ export interface ProvenancePolicy {
   readonly repository: string;
   /**
    * More trusted builders besides {@linkcode SLSA_CONTAINER_GENERATOR}: `https://github.com/OWNER/REPO/PATH`,
-   * optionally pinned with `@refs/tags/vX.Y.Z` (or `@vX.Y.Z`).
+   * optionally pinned with `@refs/tags/vX.Y.Z` (or `@vX.Y.Z`). An entry for the default builder's
+   * path replaces the default (to pin its version).
    */
   readonly builders?: readonly string[];
   /** The workflow file that must have run, e.g. `.github/workflows/release.yml`. */
@@ -345,7 +346,7 @@ function parseExpectedRepository(text: string): ExpectedRepository {
 }
 
 function parseBuilders(extra: readonly string[]): TrustedBuilder[] {
-  const out: TrustedBuilder[] = [{ path: SLSA_CONTAINER_GENERATOR, ref: undefined }];
+  const out: TrustedBuilder[] = [];
   for (const text of extra) {
     const at = text.indexOf("@");
     const path = at === -1 ? text : text.slice(0, at);
@@ -363,6 +364,10 @@ function parseBuilders(extra: readonly string[]): TrustedBuilder[] {
       });
     }
     out.push({ path, ref });
+  }
+  // The default builder, unless a --builder entry pins (or repeats) it.
+  if (!out.some((b) => b.path === SLSA_CONTAINER_GENERATOR)) {
+    out.unshift({ path: SLSA_CONTAINER_GENERATOR, ref: undefined });
   }
   return out;
 }
