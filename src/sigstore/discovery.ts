@@ -315,3 +315,9 @@ async function optionalManifest(
     throw err;
   }
 }
+
+// Types the public API refers to, re-exported so its documentation is complete.
+export type { Digest } from "../oci/digest.ts";
+export type { Reference } from "../oci/reference.ts";
+export type { RegistryClient } from "../registry/client.ts";
+export type { UntrustedSignatureEntry } from "./cosign_signature.ts";

@@ -9,3 +9,17 @@ export * from "./verify_remote.ts";
 export * from "./check.ts";
 export * from "./store_signatures.ts";
 export * from "./verify_local.ts";
+// Types the public API refers to, re-exported so its documentation is complete.
+export type { Digest } from "../oci/digest.ts";
+export type { RawManifest } from "../oci/manifest.ts";
+export type { Reference } from "../oci/reference.ts";
+export type { RegistryClient } from "../registry/client.ts";
+export type { ContainerRuntime, RuntimeName } from "../runtime/runtime.ts";
+export type { VerifiedBundle } from "../sigstore/bundle_verifier.ts";
+export type { PublicKey } from "../sigstore/keys.ts";
+export type { LogPosition } from "../sigstore/policy.ts";
+export type { RekorKeyring } from "../sigstore/rekor_keys.ts";
+export type { SigstoreTrustedRoot } from "../sigstore/trusted_root.ts";
+export type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
+export type { LogState, LogStateStore } from "../store/log_state.ts";
+export type { SignatureStore } from "../store/signature_store.ts";
