@@ -363,3 +363,62 @@ Deno.test("upgrade: the docker CLI against podman's API socket (install, up to d
   const ids = await api.docker(["images", "-q", "--no-trunc"]);
   assert.deepEqual([...new Set(ids.stdout.trim().split("\n"))], [v1.configDigest]);
 });
+
+/**
+ * The narrowest Deno permissions for `upgrade` (README "Permissions"): network to the registry only, run
+ * podman only, read the data dir and the key files, write the data dir, two env variables, and two sys
+ * calls (the lock's host name, the free-space check). Run from the bundle artifact with `--no-prompt`.
+ */
+export function upgradePermissions(o: {
+  registry: string;
+  podman: string;
+  dataDir: string;
+  keyFiles: string[];
+}): string[] {
+  return [
+    `--allow-net=${o.registry}`,
+    `--allow-run=${o.podman}`,
+    `--allow-read=${[o.dataDir, ...o.keyFiles, "/etc/os-release"].join(",")}`,
+    `--allow-write=${o.dataDir}`,
+    "--allow-env=SIGSTORE_REKOR_PUBLIC_KEY",
+    "--allow-sys=hostname,statfs",
+  ];
+}
+
+Deno.test("upgrade: runs from the bundle artifact under the narrowest permissions (--no-prompt)", async () => {
+  await using sr = await startSignedRegistry("plain");
+  await using pm = await startPodman();
+  await using data = makeTempDir("upgrade-data");
+  const dataDir = join(data.path, "state");
+  const bundle = join(data.path, "dz.js");
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--quiet", "--output", bundle, MAIN],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const image = `${sr.reg.host}/${REPO}:latest`;
+  const v1 = await sr.pushBusybox(REPO, "latest", "v1");
+  await sr.sign(v1.digest, { repository: REPO, logIndex: 5 });
+  const permissions = upgradePermissions({
+    registry: sr.reg.host,
+    podman: "podman",
+    dataDir,
+    keyFiles: [sr.pubkeyFile, sr.rekorKeyFile],
+  });
+  const args = ["upgrade", ...cli(sr, image, dataDir), "--json"];
+  const r = await runCli(args, { env: pm.env, entry: bundle, permissions });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(json(r).digest, v1.digest);
+  assert.doesNotMatch(r.stderr, /could not check free disk space/);
+  const again = await runCli(args, { env: pm.env, entry: bundle, permissions });
+  assert.equal(json(again).status, "up-to-date", again.stderr);
+  // one permission less: a clean one-line failure, never a prompt
+  const denied = await runCli(args, {
+    env: pm.env,
+    entry: bundle,
+    permissions: permissions.filter((p) => !p.startsWith("--allow-net")),
+  });
+  assert.notEqual(denied.code, 0);
+  assert.match(denied.stderr, /net|network|NotCapable|Requires/i);
+});
