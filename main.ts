@@ -17,6 +17,8 @@ import { runVerifyBundle } from "./src/cli/verify_bundle.ts";
 import { verifyLocalCommand } from "./src/cli/verify_local.ts";
 import { verifySignaturesCommand } from "./src/cli/verify_signatures.ts";
 import { upgradeCommand } from "./src/cli/upgrade.ts";
+import { prepareArchiveCommand } from "./src/cli/prepare_archive.ts";
+import { loadArchiveCommand } from "./src/cli/load_archive.ts";
 import { DangerzoneError, ExitCode, exitCodeFor, type ExitCodeValue } from "./src/errors.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -114,7 +116,7 @@ export function buildProgram(
     "prepare-archive",
     "Write an air-gapped archive: the image for one platform, its signatures and what verifies them.",
     "dangerzone-image prepare-archive --arch amd64 --output dangerzone-amd64.tar",
-    notBuilt("prepare-archive"),
+    prepareArchiveCommand,
     (c) =>
       c.option("--arch <arch>", "architecture to archive, e.g. amd64 or arm64")
         .option("--platform <os/arch[/variant]>", "platform to archive")
@@ -124,10 +126,11 @@ export function buildProgram(
     "load-archive",
     "Verify an air-gapped archive completely, then load it into the container runtime.",
     "dangerzone-image load-archive dangerzone-amd64.tar",
-    notBuilt("load-archive"),
+    loadArchiveCommand,
     (c) =>
       c.argument("<file>", "archive made by prepare-archive (or a cosign save layout directory)")
-        .option("--force", "bypass only the rollback check (asks for confirmation on a TTY)"),
+        .option("--force", "bypass only the rollback check (asks for confirmation on a TTY)")
+        .option("--platform <os/arch[/variant]>", "platform to load when the archive holds an index"),
   );
   command(
     "verify-bundle",

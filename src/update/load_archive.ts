@@ -1,0 +1,361 @@
+/**
+ * `load-archive FILE [--force]`: verify an air-gapped archive completely, then load it. Every check runs
+ * before anything reaches the container runtime, all under the data-directory lock:
+ *
+ * 1. The tar is read as one stream by {@linkcode readOciArchive} into a private staging layout in the
+ *    data directory: absolute paths, `..`, links, devices, duplicates, names outside the OCI layout,
+ *    oversized entries, too many entries, truncation and blobs whose bytes do not hash to their name are
+ *    refused (a `cosign save` layout directory is read in place instead, every read verified).
+ * 2. {@linkcode parseArchiveIndex}: `index.json` equals `dangerzone.json` filtered to images, with exactly
+ *    one image; {@linkcode assertBlobsComplete}: every blob the image, its signatures and attestations
+ *    reference is present with the right size, manifests with the right digest.
+ * 3. The archive's signature manifests become `cosign download signature` entries (as Dangerzone's Python
+ *    tool converts them) and are verified for the image digest with every rule and the reference policy;
+ *    then the rollback rule, which `--force` alone bypasses (with a warning, and a confirmation when the
+ *    caller supplies one: a TTY).
+ * 4. Only the verified image (root, platform manifest, config, layers) streams from the staging layout
+ *    into the runtime through {@linkcode copyImage} and an oci-archive generated on the fly, under a
+ *    staging name; the runtime must report the verified digest; then the signatures and the log state
+ *    are stored (each file atomically), the image is tagged with the signed docker-reference and the
+ *    staging name removed.
+ *
+ * Any failure: `ARCHIVE_INVALID` (exit 13), a verification code (exit 10) or `ROLLBACK` (exit 11), one
+ * line; nothing loaded, the store unchanged, the staging layout removed.
+ *
+ * @module
+ */
+import { copyImage } from "../copy.ts";
+import { DangerzoneError, type ErrorCode, isDangerzoneError } from "../errors.ts";
+import { type ArchiveIndex, archiveRoots, CosignKind, parseArchiveIndex } from "../layout/archive_index.ts";
+import { assertBlobsComplete, type BlobRoot } from "../layout/blob_check.ts";
+import { OciLayoutDir } from "../layout/dir.ts";
+import { type ArchiveReadOptions, readOciArchive } from "../layout/tar_reader.ts";
+import type { Descriptor, Platform } from "../oci/descriptor.ts";
+import { type Digest, digestHex } from "../oci/digest.ts";
+import { parseManifest } from "../oci/manifest.ts";
+import { formatPlatform, normalizePlatform, selectPlatform } from "../oci/platform.ts";
+import type { ContainerRuntime } from "../runtime/runtime.ts";
+import { type LogPosition, verifiedLogPositions } from "../sigstore/policy.ts";
+import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
+import { StoreLock } from "../store/lock.ts";
+import { checkRollback } from "../store/log_state.ts";
+import { verifySignatureManifests } from "./_archive_signatures.ts";
+import { OciArchiveStream } from "./_oci_archive_stream.ts";
+import { expectedRepository } from "./_reference_policy.ts";
+import { legacyLogIdOf, logStateOf, signatureStoreOf, type UpdateContext } from "./context.ts";
+import type { Progress } from "./progress.ts";
+
+/** A step of load-archive, reported through {@linkcode LoadArchiveOptions.onStep}. */
+export type LoadArchiveStep =
+  | { step: "read"; form: ArchiveIndex["form"]; blobs: number }
+  | { step: "verified"; digest: Digest; signatures: number; reference: string }
+  | { step: "load"; runtime: string }
+  | { step: "stored"; path: string }
+  | { step: "tagged"; name: string }
+  | { step: "warning"; message: string };
+
+/** Options of {@linkcode loadArchive}. */
+export interface LoadArchiveOptions {
+  /** Bypass the rollback rule, and only it. */
+  force?: boolean;
+  /**
+   * Asked when `force` bypasses a rollback that would have been refused; resolving false stops with
+   * `ROLLBACK`. Absent: proceed (with the warning).
+   */
+  confirmRollback?: (message: string) => Promise<boolean>;
+  /** For an archive whose image is an index: the platform to load (default: the one present, else this machine's). */
+  platform?: Platform;
+  /** Limits of the tar reader (defaults are safe). */
+  limits?: ArchiveReadOptions;
+  /** Byte progress of the load. */
+  progress?: Progress;
+  /** Step notifications (for human output). */
+  onStep?: (step: LoadArchiveStep) => void;
+}
+
+/** The result of {@linkcode loadArchive}. */
+export interface LoadedArchive {
+  /** `dangerzone-archive` (with `dangerzone.json`) or `cosign-save` (a plain layout). */
+  readonly form: ArchiveIndex["form"];
+  /** The name the image now carries in the runtime. */
+  readonly image: string;
+  /** The verified (signed) digest. */
+  readonly digest: Digest;
+  /** The platform manifest loaded (equal to `digest` unless the image is an index). */
+  readonly platformDigest: Digest;
+  /** The platform loaded, when the image is an index. */
+  readonly platform: string | null;
+  /** The runtime used. */
+  readonly runtime: string;
+  /** The verified log positions now recorded. */
+  readonly positions: readonly LogPosition[];
+  /** The signature file written in the store. */
+  readonly signaturesPath: string;
+  /** True when `--force` bypassed a rollback refusal. */
+  readonly rollbackBypassed: boolean;
+  /** Warnings. */
+  readonly warnings: readonly string[];
+}
+
+/** Codes that, raised while reading the archive's content, mean the archive is invalid (exit 13). */
+const CONTENT_CODES: readonly ErrorCode[] = [
+  "MANIFEST_INVALID",
+  "DIGEST_MISMATCH",
+  "SIZE_MISMATCH",
+  "SIZE_LIMIT_EXCEEDED",
+  "SHORT_READ",
+  "PLATFORM_NOT_FOUND",
+  "PLATFORM_AMBIGUOUS",
+  "UNSUPPORTED",
+];
+
+/**
+ * Verifies `path` (an archive file, or a `cosign save` layout directory) and loads it. Throws
+ * `ARCHIVE_INVALID`, verification codes, `ROLLBACK`, `LOCK_HELD`, runtime codes; on every failure
+ * nothing was loaded and the store is unchanged.
+ *
+ * @example
+ * ```ts ignore
+ * const loaded = await loadArchive(ctx, "dangerzone-amd64.tar", { force: false });
+ * console.log(loaded.image, loaded.digest);
+ * ```
+ */
+export async function loadArchive(
+  ctx: UpdateContext,
+  path: string,
+  options: LoadArchiveOptions = {},
+): Promise<LoadedArchive> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (err) {
+    throw new DangerzoneError("USAGE", `cannot read the archive ${path}: ${errorText(err)}`, {
+      cause: err,
+      hint: "give the path of a file made by prepare-archive, or a cosign save directory",
+    });
+  }
+  const lock = await StoreLock.acquire(ctx.dataDir);
+  let stagingDir: string | undefined;
+  try {
+    let layout: OciLayoutDir;
+    let index: ArchiveIndex;
+    if (info.isDirectory) {
+      ({ layout, index } = await asArchiveError(() => openLayoutDir(path)));
+      options.onStep?.({ step: "read", form: index.form, blobs: (await layout.listBlobs()).length });
+    } else {
+      stagingDir = await Deno.makeTempDir({ dir: ctx.dataDir, prefix: ".load-archive-" });
+      const staging = await OciLayoutDir.create(stagingDir);
+      ({ layout, index } = await asArchiveError(async () => {
+        using file = await Deno.open(path, { read: true });
+        const contents = await readOciArchive(file, staging, options.limits);
+        const parsed = parseArchiveIndex({
+          untrustedIndexJson: contents.untrustedIndexJson,
+          untrustedDangerzoneJson: contents.untrustedDangerzoneJson,
+        });
+        options.onStep?.({ step: "read", form: parsed.form, blobs: contents.blobs.size });
+        return { layout: contents.layout, index: parsed };
+      }));
+    }
+    return await loadLocked(ctx, layout, index, options);
+  } finally {
+    if (stagingDir !== undefined) await Deno.remove(stagingDir, { recursive: true }).catch(() => {});
+    await lock.release();
+  }
+}
+
+async function loadLocked(
+  ctx: UpdateContext,
+  layout: OciLayoutDir,
+  index: ArchiveIndex,
+  options: LoadArchiveOptions,
+): Promise<LoadedArchive> {
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    options.onStep?.({ step: "warning", message });
+  };
+  // 2. Completeness of everything the archive lists (for an index: of the one platform it carries).
+  const target = await asArchiveError(async () => {
+    const chosen = await chooseImage(layout, index, options.platform);
+    const roots: BlobRoot[] = [
+      { descriptor: chosen.manifest, label: "the image" },
+      ...archiveRoots(index, [CosignKind.SIGNATURES, CosignKind.ATTESTATIONS]),
+    ];
+    await assertBlobsComplete(layout, roots);
+    return chosen;
+  });
+
+  // 3. Signatures (every rule, the reference policy), then the rollback rule.
+  const expectedReference = expectedRepository(ctx, ctx.image);
+  const signatures = await verifySignatureManifests(ctx, {
+    manifest: (d) => asArchiveError(() => layout.getManifest(d)),
+    blob: (d) =>
+      asArchiveError(async () => new Uint8Array(await new Response(await layout.getBlob(d)).arrayBuffer())),
+  }, { manifests: index.signatures, digest: index.image.digest, expectedReference });
+  const verified = signatures.verified;
+  options.onStep?.({
+    step: "verified",
+    digest: index.image.digest,
+    signatures: verified.length,
+    reference: expectedReference,
+  });
+  const state = logStateOf(ctx);
+  const rollbackBypassed = await checkRollbackOrForce(ctx, verified, options, warn);
+
+  // 4. Load only the verified image, confirm the digest, store, tag.
+  const runtime = await ctx.runtime();
+  const name = `${expectedReference}:${ctx.image.tag ?? "latest"}`;
+  const staging = `${expectedReference}:dz-staging-${digestHex(index.image.digest).slice(0, 16)}`;
+  options.onStep?.({ step: "load", runtime: runtime.name });
+  await loadVerified(runtime, layout, {
+    root: index.image,
+    platform: target.platform,
+    staging,
+    progress: options.progress,
+  });
+  const reported = await runtime.digestsOf(staging);
+  if (reported === null || !reported.includes(index.image.digest)) {
+    await runtime.remove(staging).catch(() => false);
+    throw new DangerzoneError(
+      "RUNTIME_DIGEST_MISMATCH",
+      `${runtime.name} does not report the verified digest ${index.image.digest} for the loaded image ` +
+        `(it reports ${reported === null || reported.length === 0 ? "none" : reported.join(", ")})`,
+      {
+        hint: "nothing was recorded; check the runtime (a docker without digest support cannot be verified)",
+      },
+    );
+  }
+  const signaturesPath = await signatureStoreOf(ctx).write(verified);
+  await state.record(verified);
+  options.onStep?.({ step: "stored", path: signaturesPath });
+  await runtime.tag(staging, name);
+  await runtime.remove(staging);
+  options.onStep?.({ step: "tagged", name });
+  return {
+    form: index.form,
+    image: name,
+    digest: index.image.digest,
+    platformDigest: target.manifest.digest,
+    platform: target.platform === undefined ? null : formatPlatform(target.platform),
+    runtime: runtime.name,
+    positions: verifiedLogPositions(verified),
+    signaturesPath,
+    rollbackBypassed,
+    warnings,
+  };
+}
+
+/** Applies the rollback rule; returns true when `force` bypassed a refusal (after the warning and confirmation). */
+async function checkRollbackOrForce(
+  ctx: UpdateContext,
+  verified: readonly VerifiedCosignSignature[],
+  options: LoadArchiveOptions,
+  warn: (message: string) => void,
+): Promise<boolean> {
+  try {
+    checkRollback(await logStateOf(ctx).read(), verified, { legacyLogId: legacyLogIdOf(ctx) });
+    return false;
+  } catch (err) {
+    if (!isDangerzoneError(err, "ROLLBACK") || options.force !== true) throw err;
+    const message = `--force: loading an image OLDER than the installed one (${err.message})`;
+    warn(message);
+    if (options.confirmRollback !== undefined && !(await options.confirmRollback(message))) {
+      throw new DangerzoneError("ROLLBACK", "rollback refused: not confirmed", { cause: err });
+    }
+    return true;
+  }
+}
+
+/** The image to load: the archive's image manifest, or the one platform of its index that it carries. */
+async function chooseImage(
+  layout: OciLayoutDir,
+  index: ArchiveIndex,
+  wanted: Platform | undefined,
+): Promise<{ manifest: Descriptor; platform: Platform | undefined }> {
+  if (index.image.annotations?.kind !== CosignKind.IMAGE_INDEX) {
+    return { manifest: index.image, platform: undefined };
+  }
+  const parsed = parseManifest(await layout.getManifest(index.image), index.image.mediaType);
+  if (parsed.kind !== "index") {
+    throw new DangerzoneError("ARCHIVE_INVALID", `the archive's image ${index.image.digest} is not an index`);
+  }
+  const present: Descriptor[] = [];
+  for (const m of parsed.manifests) {
+    if (m.platform !== undefined && (await layout.statBlob(m.digest)) !== undefined) present.push(m);
+  }
+  const only = present[0];
+  let entry: Descriptor;
+  if (wanted !== undefined) entry = selectPlatform(parsed, wanted);
+  else if (only !== undefined && present.length === 1) entry = only;
+  else entry = selectPlatform(parsed, normalizePlatform({ os: "linux", architecture: Deno.build.arch }));
+  if (entry.platform === undefined) {
+    throw new DangerzoneError("ARCHIVE_INVALID", "the archive's index entry has no platform");
+  }
+  return { manifest: entry, platform: normalizePlatform(entry.platform) };
+}
+
+/** Opens a `cosign save` (or unpacked archive) layout directory in place; every later read is verified. */
+async function openLayoutDir(path: string): Promise<{ layout: OciLayoutDir; index: ArchiveIndex }> {
+  const layout = await OciLayoutDir.open(path);
+  const indexJson = await layout.readMetadata("index.json");
+  if (indexJson === undefined) {
+    throw new DangerzoneError("ARCHIVE_INVALID", `${path} is not an OCI image layout: it has no index.json`);
+  }
+  const index = parseArchiveIndex({
+    untrustedIndexJson: indexJson,
+    untrustedDangerzoneJson: await layout.readMetadata("dangerzone.json"),
+  });
+  return { layout, index };
+}
+
+/** Streams the verified image from the staging layout into the runtime under `staging` (as `upgrade` does). */
+async function loadVerified(
+  runtime: ContainerRuntime,
+  layout: OciLayoutDir,
+  options: {
+    root: Descriptor;
+    platform: Platform | undefined;
+    staging: string;
+    progress: Progress | undefined;
+  },
+): Promise<void> {
+  const archive = new OciArchiveStream();
+  const loading = runtime.load(archive.readable);
+  loading.catch((err) => archive.abort(err));
+  try {
+    await copyImage(layout, archive, {
+      root: { mediaType: options.root.mediaType, digest: options.root.digest, size: options.root.size },
+      ...(options.platform === undefined ? {} : { platform: options.platform }),
+      tag: options.staging,
+      onPlan: (plan) => options.progress?.start("load", plan.totalBytes),
+      onProgress: (p) => options.progress?.update(p.done),
+    });
+    await archive.finish();
+  } catch (err) {
+    archive.abort(err);
+    await loading.catch(() => {});
+    await runtime.remove(options.staging).catch(() => false);
+    throw err;
+  }
+  await loading;
+  options.progress?.end();
+}
+
+/** Runs `fn`, turning content-integrity failures (which would mean a registry fault elsewhere) into `ARCHIVE_INVALID`. */
+async function asArchiveError<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof DangerzoneError && CONTENT_CODES.includes(err.code)) {
+      throw new DangerzoneError("ARCHIVE_INVALID", `invalid archive: ${err.message}`, {
+        cause: err,
+        hint: "the archive is damaged or was altered; do not use it",
+      });
+    }
+    throw err;
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message.split("\n")[0] ?? "" : String(err);
+}
