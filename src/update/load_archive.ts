@@ -136,12 +136,15 @@ export async function loadArchive(
   }
   const lock = await StoreLock.acquire(ctx.dataDir);
   let stagingDir: string | undefined;
+  // A tar's blobs were all hashed while it was read; a directory's are hashed before the load.
+  let hashAll = false;
   try {
     let layout: OciLayoutDir;
     let index: ArchiveIndex;
     if (info.isDirectory) {
       ({ layout, index } = await asArchiveError(() => openLayoutDir(path)));
       options.onStep?.({ step: "read", form: index.form, blobs: (await layout.listBlobs()).length });
+      hashAll = true;
     } else {
       stagingDir = await Deno.makeTempDir({ dir: ctx.dataDir, prefix: ".load-archive-" });
       const staging = await OciLayoutDir.create(stagingDir);
@@ -156,7 +159,7 @@ export async function loadArchive(
         return { layout: contents.layout, index: parsed };
       }));
     }
-    return await loadLocked(ctx, layout, index, options);
+    return await loadLocked(ctx, layout, index, { ...options, hashAll });
   } finally {
     if (stagingDir !== undefined) await Deno.remove(stagingDir, { recursive: true }).catch(() => {});
     await lock.release();
@@ -167,7 +170,7 @@ async function loadLocked(
   ctx: UpdateContext,
   layout: OciLayoutDir,
   index: ArchiveIndex,
-  options: LoadArchiveOptions,
+  options: LoadArchiveOptions & { hashAll: boolean },
 ): Promise<LoadedArchive> {
   const warnings: string[] = [];
   const warn = (message: string) => {
@@ -182,6 +185,7 @@ async function loadLocked(
       ...archiveRoots(index, [CosignKind.SIGNATURES, CosignKind.ATTESTATIONS]),
     ];
     await assertBlobsComplete(layout, roots);
+    if (options.hashAll) await assertImageBlobsHash(layout, chosen.manifest);
     return chosen;
   });
 
@@ -294,6 +298,23 @@ async function chooseImage(
   return { manifest: entry, platform: normalizePlatform(entry.platform) };
 }
 
+/** Re-hashes the config and layers of `manifest` (a layout directory's blobs were not hashed on the way in). */
+async function assertImageBlobsHash(layout: OciLayoutDir, manifest: Descriptor): Promise<void> {
+  const parsed = parseManifest(await layout.getManifest(manifest), manifest.mediaType);
+  if (parsed.kind !== "manifest") return;
+  for (const d of [parsed.config, ...parsed.layers]) {
+    if (!(await layout.hasBlob(d))) {
+      throw new DangerzoneError(
+        "ARCHIVE_INVALID",
+        `blob ${d.digest} of the image does not hash to its digest`,
+        {
+          hint: "the layout was altered or damaged; do not use it",
+        },
+      );
+    }
+  }
+}
+
 /** Opens a `cosign save` (or unpacked archive) layout directory in place; every later read is verified. */
 async function openLayoutDir(path: string): Promise<{ layout: OciLayoutDir; index: ArchiveIndex }> {
   const layout = await OciLayoutDir.open(path);
@@ -323,13 +344,16 @@ async function loadVerified(
   const loading = runtime.load(archive.readable);
   loading.catch((err) => archive.abort(err));
   try {
-    await copyImage(layout, archive, {
-      root: { mediaType: options.root.mediaType, digest: options.root.digest, size: options.root.size },
-      ...(options.platform === undefined ? {} : { platform: options.platform }),
-      tag: options.staging,
-      onPlan: (plan) => options.progress?.start("load", plan.totalBytes),
-      onProgress: (p) => options.progress?.update(p.done),
-    });
+    // Every byte is verified again on the way (a file changed since it was checked stops the load).
+    await asArchiveError(() =>
+      copyImage(layout, archive, {
+        root: { mediaType: options.root.mediaType, digest: options.root.digest, size: options.root.size },
+        ...(options.platform === undefined ? {} : { platform: options.platform }),
+        tag: options.staging,
+        onPlan: (plan) => options.progress?.start("load", plan.totalBytes),
+        onProgress: (p) => options.progress?.update(p.done),
+      })
+    );
     await archive.finish();
   } catch (err) {
     archive.abort(err);

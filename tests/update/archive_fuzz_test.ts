@@ -133,7 +133,7 @@ Deno.test("loadArchive() fuzz: mutated archives are refused cleanly or load exac
     const file = join(w.tmp.path, "fuzz.tar");
     await Deno.writeFile(file, bytes);
     await w.pm.podman(["rmi", "-a", "-f"]);
-    let timer: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), PER_RUN_MS);
     });
