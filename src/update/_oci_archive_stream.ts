@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { createTarPacker, type TarHeader } from "modern-tar";
 import { DangerzoneError } from "../errors.ts";
 import type { ContentStore } from "../oci/content_store.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
@@ -20,40 +19,73 @@ import { verifyStream } from "../oci/verify_stream.ts";
 
 const REF_NAME = "org.opencontainers.image.ref.name";
 const OCI_LAYOUT = new TextEncoder().encode('{"imageLayoutVersion":"1.0.0"}');
+const BLOCK = 512;
 
-function header(name: string, type: "file" | "directory", size: number): TarHeader {
-  return {
-    name,
-    size,
-    type,
-    mode: type === "directory" ? 0o755 : 0o644,
-    uid: 0,
-    gid: 0,
-    uname: "",
-    gname: "",
-    mtime: new Date(0),
-  };
+/** A ustar header: regular file or directory, mode 0644/0755, uid/gid 0, mtime 0 (names < 100 bytes). */
+function header(name: string, type: "file" | "directory", size: number): Uint8Array {
+  const h = new Uint8Array(BLOCK);
+  const put = (offset: number, text: string) => h.set(new TextEncoder().encode(text), offset);
+  const octal = (n: number, width: number) => `${n.toString(8).padStart(width - 1, "0")}\0`;
+  put(0, name);
+  put(100, octal(type === "directory" ? 0o755 : 0o644, 8));
+  put(108, octal(0, 8));
+  put(116, octal(0, 8));
+  if (size < 8 ** 11) {
+    put(124, octal(size, 12));
+  } else {
+    // GNU base-256 for sizes of 8 GiB and more
+    h[124] = 0x80;
+    let v = BigInt(size);
+    for (let i = 135; i > 124; i--) {
+      h[i] = Number(v & 0xffn);
+      v >>= 8n;
+    }
+  }
+  put(136, octal(0, 12));
+  put(148, "        ");
+  put(156, type === "directory" ? "5" : "0");
+  put(257, "ustar\0");
+  put(263, "00");
+  let sum = 0;
+  for (const b of h) sum += b;
+  put(148, `${sum.toString(8).padStart(6, "0")}\0 `);
+  return h;
 }
 
-/** An oci-archive being generated; read {@linkcode OciArchiveStream.readable} while writing. */
+type Part =
+  | { kind: "bytes"; bytes: Uint8Array }
+  | {
+    kind: "stream";
+    reader: ReadableStreamDefaultReader<Uint8Array>;
+    settle: (err?: unknown) => void;
+  };
+
+/**
+ * An oci-archive being generated; read {@linkcode OciArchiveStream.readable} while writing. The tar is
+ * pull-based: a blob's bytes are read from its source only when the reader of `readable` asks for more,
+ * so memory stays at one chunk whatever the image size.
+ */
 export class OciArchiveStream implements ContentStore {
   /** The tar bytes. */
   readonly readable: ReadableStream<Uint8Array>;
-  readonly #controller: ReturnType<typeof createTarPacker>["controller"];
   readonly #written = new Map<Digest, number>();
   readonly #entries: Descriptor[] = [];
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #parts: Part[] = [];
+  #wake: (() => void) | undefined;
   #failure: unknown = undefined;
   #state: "open" | "finished" | "aborted" = "open";
 
   /** Starts the archive with its directory entries. */
   constructor() {
-    const { readable, controller } = createTarPacker();
-    this.readable = readable;
-    this.#controller = controller;
-    void this.#serial(async () => {
-      for (const dir of ["blobs/", "blobs/sha256/"]) await this.#entry(header(dir, "directory", 0));
-    }).catch(() => {});
+    this.#parts.push(
+      { kind: "bytes", bytes: header("blobs/", "directory", 0) },
+      { kind: "bytes", bytes: header("blobs/sha256/", "directory", 0) },
+    );
+    this.readable = new ReadableStream<Uint8Array>({
+      pull: (controller) => this.#pull(controller),
+      cancel: (reason) =>
+        this.abort(reason ?? new DangerzoneError("RUNTIME_FAILED", "the runtime stopped reading")),
+    }, { highWaterMark: 0 });
   }
 
   /** Not readable. */
@@ -76,89 +108,136 @@ export class OciArchiveStream implements ContentStore {
     return Promise.resolve(this.#written.get(desc.digest) === desc.size);
   }
 
-  /** Streams a blob into `blobs/sha256/<hex>`, verified against `desc`; a failure errors the archive. */
+  /**
+   * Appends a blob as `blobs/sha256/<hex>`, verified against `desc` while the reader pulls it; resolves
+   * once it was read to its verified end. A failure errors the archive.
+   */
   putBlob(desc: Descriptor, stream: ReadableStream<Uint8Array>): Promise<void> {
-    return this.#serial(async () => {
-      if (this.#written.get(desc.digest) === desc.size) {
-        await stream.cancel().catch(() => {});
-        return;
-      }
-      const verified = stream.pipeThrough(verifyStream(desc));
-      await this.#entry(header(`blobs/sha256/${digestHex(desc.digest)}`, "file", desc.size), verified);
-      this.#written.set(desc.digest, desc.size);
-    }, stream);
+    if (this.#state !== "open") {
+      return stream.cancel().catch(() => {}).then(() => {
+        throw this.#failure ??
+          new DangerzoneError("INTERNAL", `the archive stream is already ${this.#state}`);
+      });
+    }
+    if (this.#written.get(desc.digest) === desc.size) return stream.cancel().catch(() => {});
+    const reader = stream.pipeThrough(verifyStream(desc)).getReader();
+    const done = new Promise<void>((resolve, reject) => {
+      this.#parts.push({
+        kind: "bytes",
+        bytes: header(`blobs/sha256/${digestHex(desc.digest)}`, "file", desc.size),
+      });
+      this.#parts.push({
+        kind: "stream",
+        reader,
+        settle: (err) => {
+          if (err === undefined) {
+            this.#written.set(desc.digest, desc.size);
+            resolve();
+          } else {
+            reject(err);
+          }
+        },
+      });
+      const pad = (BLOCK - (desc.size % BLOCK)) % BLOCK;
+      if (pad > 0) this.#parts.push({ kind: "bytes", bytes: new Uint8Array(pad) });
+    });
+    this.#wakeReader();
+    return done;
   }
 
   /** Writes a manifest's bytes (verified) as a blob; with `tag`, lists it in `index.json` under that name. */
-  putManifest(desc: Descriptor, raw: Uint8Array, tag?: string): Promise<void> {
-    const bytes = new Blob([raw as Uint8Array<ArrayBuffer>]).stream();
-    return this.putBlob(desc, bytes).then(() => {
-      if (tag === undefined) return;
-      this.#entries.push({
-        mediaType: desc.mediaType,
-        digest: desc.digest,
-        size: desc.size,
-        annotations: { [REF_NAME]: tag },
-      });
+  async putManifest(desc: Descriptor, raw: Uint8Array, tag?: string): Promise<void> {
+    await this.putBlob(desc, new Blob([raw as Uint8Array<ArrayBuffer>]).stream());
+    if (tag === undefined) return;
+    this.#entries.push({
+      mediaType: desc.mediaType,
+      digest: desc.digest,
+      size: desc.size,
+      annotations: { [REF_NAME]: tag },
     });
   }
 
-  /** Writes `index.json` (the tagged manifests) and `oci-layout`, then ends the tar. */
+  /** Appends `index.json` (the tagged manifests), `oci-layout` and the end of the tar. */
   finish(): Promise<void> {
-    return this.#serial(async () => {
-      if (this.#entries.length === 0) {
-        throw new DangerzoneError("INTERNAL", "an archive for the runtime needs one tagged image");
-      }
-      const index = new TextEncoder().encode(
-        JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: this.#entries }),
+    if (this.#state !== "open") {
+      return Promise.reject(
+        this.#failure ?? new DangerzoneError("INTERNAL", "the archive is already finished"),
       );
-      await this.#entry(header("index.json", "file", index.byteLength), index);
-      await this.#entry(header("oci-layout", "file", OCI_LAYOUT.byteLength), OCI_LAYOUT);
-      this.#controller.finalize();
-      this.#state = "finished";
-    });
+    }
+    if (this.#entries.length === 0) {
+      return Promise.reject(
+        new DangerzoneError("INTERNAL", "an archive for the runtime needs one tagged image"),
+      );
+    }
+    const index = new TextEncoder().encode(
+      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: this.#entries }),
+    );
+    for (const [name, bytes] of [["index.json", index], ["oci-layout", OCI_LAYOUT]] as const) {
+      this.#parts.push({ kind: "bytes", bytes: header(name, "file", bytes.byteLength) });
+      this.#parts.push({ kind: "bytes", bytes });
+      const pad = (BLOCK - (bytes.byteLength % BLOCK)) % BLOCK;
+      if (pad > 0) this.#parts.push({ kind: "bytes", bytes: new Uint8Array(pad) });
+    }
+    this.#parts.push({ kind: "bytes", bytes: new Uint8Array(BLOCK * 2) });
+    this.#state = "finished";
+    this.#wakeReader();
+    return Promise.resolve();
   }
 
   /** Errors the tar stream with `reason` (the runtime reading it is then stopped). Idempotent. */
   abort(reason: unknown): void {
-    if (this.#state !== "open") return;
+    if (this.#state === "aborted") return;
     this.#state = "aborted";
     this.#failure ??= reason;
-    try {
-      this.#controller.error(this.#failure);
-    } catch {
-      // the packer already stopped
-    }
-  }
-
-  async #entry(h: TarHeader, body?: Uint8Array | ReadableStream<Uint8Array>): Promise<void> {
-    const sink = this.#controller.add(h);
-    if (body instanceof ReadableStream) {
-      await body.pipeTo(sink);
-      return;
-    }
-    const w = sink.getWriter();
-    if (body !== undefined && body.byteLength > 0) await w.write(body);
-    await w.close();
-  }
-
-  #serial(op: () => Promise<void>, stream?: ReadableStream<Uint8Array>): Promise<void> {
-    const run = async () => {
-      if (this.#state !== "open") {
-        await stream?.cancel().catch(() => {});
-        throw this.#failure ??
-          new DangerzoneError("INTERNAL", `the archive stream is already ${this.#state}`);
+    for (const part of this.#parts.splice(0)) {
+      if (part.kind === "stream") {
+        part.reader.cancel(reason).catch(() => {});
+        part.settle(this.#failure);
       }
+    }
+    this.#wakeReader();
+  }
+
+  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    for (;;) {
+      if (this.#state === "aborted") throw this.#failure;
+      const part = this.#parts[0];
+      if (part === undefined) {
+        if (this.#state === "finished") {
+          controller.close();
+          return;
+        }
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        continue;
+      }
+      if (part.kind === "bytes") {
+        this.#parts.shift();
+        controller.enqueue(part.bytes);
+        return;
+      }
+      let step: ReadableStreamReadResult<Uint8Array>;
       try {
-        await op();
+        step = await part.reader.read();
       } catch (err) {
+        this.#parts.shift();
+        part.settle(err);
         this.abort(err);
         throw err;
       }
-    };
-    const next = this.#queue.then(run, run);
-    this.#queue = next.catch(() => {});
-    return next;
+      if (step.done) {
+        this.#parts.shift();
+        part.settle();
+        continue;
+      }
+      controller.enqueue(step.value);
+      return;
+    }
+  }
+
+  #wakeReader(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
   }
 }
 
