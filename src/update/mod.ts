@@ -1,6 +1,6 @@
 /**
  * The update policies that tie registry, verification, store and runtime together: remote verification
- * (steps 1-2 of `upgrade`), `check`, `store-signatures` and `verify-local`.
+ * (steps 1-2 of `upgrade`), `check`, `store-signatures`, `verify-local` and `upgrade` itself.
  *
  * @module
  */
@@ -9,6 +9,9 @@ export * from "./verify_remote.ts";
 export * from "./check.ts";
 export * from "./store_signatures.ts";
 export * from "./verify_local.ts";
+export * from "./upgrade.ts";
+export * from "./progress.ts";
+export * from "./disk_space.ts";
 // Types the public API refers to, re-exported so its documentation is complete.
 export type { Digest } from "../oci/digest.ts";
 export type { RawManifest } from "../oci/manifest.ts";
