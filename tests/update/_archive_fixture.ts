@@ -34,7 +34,9 @@ export interface ArchiveWorld extends AsyncDisposable {
 }
 
 /** Starts a registry with a signed busybox image (log index `logIndex`) and an isolated podman. */
-export async function startArchiveWorld(options: { logIndex?: number; text?: string } = {}): Promise<ArchiveWorld> {
+export async function startArchiveWorld(
+  options: { logIndex?: number; text?: string } = {},
+): Promise<ArchiveWorld> {
   const sr = await startSignedRegistry("plain");
   const pm = await startPodman();
   const tmp = makeTempDir("archive");
