@@ -51,11 +51,8 @@ export async function checkCommand(
   } else {
     const was = installed.digest === null && installed.logIndex === null
       ? "nothing installed"
-      : installed.holdsRemote
-      ? `installed log index ${installed.logIndex ?? "?"}`
-      : `installed ${installed.digest ?? "(unknown digest)"}, log index ${
-        installed.logIndex ?? "?"
-      }, not in the runtime`;
+      : `installed ${installed.digest ?? "(unknown digest)"} (log index ${installed.logIndex ?? "?"})` +
+        (installed.holdsRemote ? ", and the runtime already holds the new image" : "");
     out.line(
       `update available: ${ctx.image.format()} is ${remote.digest} (log index ${logIndex}, signed ${age} ago); ${was}`,
     );
