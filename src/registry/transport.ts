@@ -92,6 +92,26 @@ export interface OpenBlobOptions {
   offset?: number;
 }
 
+/** One read of a {@linkcode BlobReader}. */
+export interface BlobRead {
+  /**
+   * The bytes read, a view at the offset of the view passed in, on its buffer (moved, so the
+   * caller must continue with `bytes.buffer`) or on a replacement of the same length. Empty when
+   * `done`.
+   */
+  bytes: Uint8Array;
+  /** The blob ended (all `size` bytes were delivered, or the server sent more than promised). */
+  done: boolean;
+}
+
+/** A resumable reader of a blob body that reads into the caller's buffers. */
+export interface BlobReader {
+  /** Reads at least one byte into `view` (its buffer is moved; use the returned one). */
+  read(view: Uint8Array): Promise<BlobRead>;
+  /** Stops reading and releases the connection. */
+  cancel(reason?: unknown): Promise<void>;
+}
+
 interface CachedToken {
   token: string;
   expiresAt: number;
@@ -107,6 +127,7 @@ const MAX_TOKEN_RESPONSE = 1024 * 1024;
 const MAX_ERROR_BODY = 16 * 1024;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const DEFAULT_USER_AGENT = "dangerzone-image";
+const STREAM_CHUNK = 64 * 1024;
 
 /**
  * The HTTP transport. Create one per run and {@linkcode Transport.close} it (it owns HTTP
@@ -265,11 +286,45 @@ export class Transport {
 
   /**
    * A blob body that resumes after a dropped connection with `Range: bytes=N-` from where it
-   * stopped. A resumed response must be 206 with a `Content-Range` starting at exactly N; a 200
-   * is accepted only if its first N bytes can be discarded within a fixed limit. The stream
-   * never repeats bytes and does not verify them: pipe it through a verifier.
+   * stopped (see {@linkcode Transport.openBlobReader}), as a byte stream (BYOB readers read
+   * straight into their own buffers). The stream never repeats bytes and does not verify them:
+   * pipe it through a verifier.
    */
   async openBlob(req: TransportRequest, options: OpenBlobOptions): Promise<ReadableStream<Uint8Array>> {
+    const reader = await this.openBlobReader(req, options);
+    const readInto = async (controller: ReadableByteStreamController): Promise<void> => {
+      const request = controller.byobRequest;
+      const view = request?.view;
+      if (request === null || view === null || view === undefined) {
+        // read-ahead with no pending read: fill a buffer of our own
+        const { bytes, done } = await reader.read(new Uint8Array(STREAM_CHUNK));
+        if (done) controller.close();
+        else controller.enqueue(bytes);
+        return;
+      }
+      const { bytes, done } = await reader.read(
+        new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+      );
+      // after close(), the pending read is answered with the (empty) view on its moved buffer
+      if (done) controller.close();
+      request.respondWithNewView(bytes);
+    };
+    return new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: STREAM_CHUNK,
+      pull: readInto,
+      cancel: (reason) => reader.cancel(reason),
+    }, { highWaterMark: 8 * STREAM_CHUNK });
+  }
+
+  /**
+   * A reader of a blob body that resumes after a dropped connection with `Range: bytes=N-` from
+   * where it stopped. A resumed response must be 206 with a `Content-Range` starting at exactly N;
+   * a 200 is accepted only if its first N bytes can be discarded within a fixed limit. It reads
+   * into the caller's buffers (no allocation per chunk), never repeats bytes and does not verify
+   * them: feed them to a verifier.
+   */
+  async openBlobReader(req: TransportRequest, options: OpenBlobOptions): Promise<BlobReader> {
     const size = options.size;
     let pos = options.offset ?? 0;
     const idleMs = this.#options.idleTimeoutMs ?? 60_000;
@@ -277,7 +332,7 @@ export class Transport {
     const maxStalls = this.#retry().attempts;
     let stalls = 0;
     let totalResumes = 0;
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let reader: ReadableStreamBYOBReader | undefined;
     let skip = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let controllerAbort: AbortController | undefined;
@@ -336,76 +391,89 @@ export class Transport {
         await discard(response);
         throw new DangerzoneError("REGISTRY_PROTOCOL", `unexpected HTTP ${response.status} for ${url}`);
       }
-      reader = response.body.getReader();
+      reader = response.body.getReader({ mode: "byob" });
     };
 
-    await open();
-
-    return new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        for (;;) {
-          if (reader === undefined) await open();
-          const r = reader;
-          if (r === undefined) throw new DangerzoneError("INTERNAL", "no blob reader");
-          let chunk: ReadableStreamReadResult<Uint8Array>;
-          arm();
-          try {
-            chunk = await r.read();
-          } catch (err) {
-            disarm();
-            reader = undefined;
-            if (isAbort(err, userSignal)) throw err;
+    const read = async (into: Uint8Array): Promise<BlobRead> => {
+      if (into.byteLength === 0) throw new DangerzoneError("INTERNAL", "blob read into an empty view");
+      // the view this call fills; a read moves (detaches) its buffer, so it is re-made from what
+      // comes back, with the offset and length saved here (a detached view reports 0 for both)
+      const offset = into.byteOffset;
+      const length = into.byteLength;
+      const bufferLength = into.buffer.byteLength;
+      let view = into;
+      for (;;) {
+        if (reader === undefined) await open();
+        const r = reader;
+        if (r === undefined) throw new DangerzoneError("INTERNAL", "no blob reader");
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        arm();
+        try {
+          chunk = await r.read(view);
+        } catch (err) {
+          disarm();
+          reader = undefined;
+          if (view.byteLength === 0) {
+            // a failed read keeps the buffer it was given: continue in a fresh one of the same shape
+            view = new Uint8Array(new ArrayBuffer(bufferLength), offset, length);
+          }
+          if (isAbort(err, userSignal)) throw err;
+          stalls++;
+          totalResumes++;
+          if (stalls > maxStalls || totalResumes > 100) {
+            throw new DangerzoneError("SHORT_READ", `the connection dropped ${totalResumes} times`, {
+              cause: redactedCause(err),
+              hint: "check the network and try again; the download resumes where it stopped",
+            });
+          }
+          this.#log(`blob connection dropped at byte ${pos}; resuming`);
+          await sleep(backoff(this.#retry(), stalls), userSignal);
+          continue;
+        }
+        disarm();
+        const got = chunk.value;
+        if (got !== undefined) view = new Uint8Array(got.buffer, offset, length);
+        if (chunk.done) {
+          reader = undefined;
+          if (pos < size && skip === 0) {
             stalls++;
             totalResumes++;
             if (stalls > maxStalls || totalResumes > 100) {
-              throw new DangerzoneError("SHORT_READ", `the connection dropped ${totalResumes} times`, {
-                cause: redactedCause(err),
-                hint: "check the network and try again; the download resumes where it stopped",
+              throw new DangerzoneError("SHORT_READ", `the blob ended at byte ${pos} of ${size}`, {
+                hint: "try again; the download resumes where it stopped",
               });
             }
-            this.#log(`blob connection dropped at byte ${pos}; resuming`);
-            await sleep(backoff(this.#retry(), stalls), userSignal);
+            this.#log(`blob body ended early at byte ${pos}; resuming`);
             continue;
           }
-          disarm();
-          if (chunk.done) {
-            reader = undefined;
-            if (pos < size && skip === 0) {
-              stalls++;
-              totalResumes++;
-              if (stalls > maxStalls || totalResumes > 100) {
-                throw new DangerzoneError("SHORT_READ", `the blob ended at byte ${pos} of ${size}`, {
-                  hint: "try again; the download resumes where it stopped",
-                });
-              }
-              this.#log(`blob body ended early at byte ${pos}; resuming`);
-              continue;
-            }
-            controller.close();
-            return;
-          }
-          let value = chunk.value;
-          if (skip > 0) {
-            if (value.byteLength <= skip) {
-              skip -= value.byteLength;
-              continue;
-            }
-            value = value.subarray(skip);
-            skip = 0;
-          }
-          if (value.byteLength === 0) continue;
-          pos += value.byteLength;
-          stalls = 0;
-          controller.enqueue(value);
-          return;
+          return { bytes: view.subarray(0, 0), done: true };
         }
-      },
-      cancel: async (reason) => {
+        let n = got?.byteLength ?? 0;
+        if (skip > 0) {
+          if (n <= skip) {
+            skip -= n;
+            continue;
+          }
+          view.copyWithin(0, skip, n);
+          n -= skip;
+          skip = 0;
+        }
+        if (n === 0) continue;
+        pos += n;
+        stalls = 0;
+        return { bytes: view.subarray(0, n), done: false };
+      }
+    };
+
+    await open();
+    return {
+      read,
+      cancel: async (reason?: unknown) => {
         disarm();
         await reader?.cancel(reason).catch(() => {});
         reader = undefined;
       },
-    }, { highWaterMark: 8 });
+    };
   }
 
   // ---- internals -------------------------------------------------------------------------
