@@ -52,11 +52,7 @@ export class BlobVerifier {
     this.#count += chunk.byteLength;
     if (this.#count > this.#expected.size) {
       this.#done = true;
-      throw new DangerzoneError(
-        "SIZE_MISMATCH",
-        `${this.#label} is larger than its descriptor's ${this.#expected.size} bytes`,
-        { hint: "the registry or mirror served wrong content; try again or use another source" },
-      );
+      throw tooLarge(this.#label, this.#expected);
     }
     this.#hash.update(chunk);
   }
@@ -65,21 +61,78 @@ export class BlobVerifier {
   finish(): void {
     if (this.#done) throw new DangerzoneError("INTERNAL", `${this.#label}: finish called twice`);
     this.#done = true;
-    if (this.#count !== this.#expected.size) {
-      throw new DangerzoneError(
-        "SIZE_MISMATCH",
-        `${this.#label} has ${this.#count} bytes, its descriptor says ${this.#expected.size}`,
-        { hint: "the download was cut short or the content is wrong; try again" },
-      );
+    checkEnd(this.#label, this.#expected, this.#count, this.#hash.digest("hex"));
+  }
+}
+
+/**
+ * The same checks as {@linkcode BlobVerifier} for bytes that are hashed elsewhere (e.g. on a
+ * worker thread, so that hashing runs beside the network reads): {@linkcode CountingVerifier.add}
+ * counts the bytes as they arrive and fails as soon as they exceed the size;
+ * {@linkcode CountingVerifier.finish} takes the sha256 of exactly those bytes and checks size and
+ * digest.
+ */
+export class CountingVerifier {
+  readonly #expected: Expected;
+  readonly #label: string;
+  #count = 0;
+  #done = false;
+
+  /** Starts counting bytes that must match `expected`. */
+  constructor(expected: Expected, options: BlobVerifierOptions = {}) {
+    this.#expected = expected;
+    this.#label = options.label ?? `blob ${expected.digest.slice(0, 19)}…`;
+  }
+
+  /** Number of bytes counted so far. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Counts `byteCount` more bytes; throws `SIZE_MISMATCH` as soon as they exceed the size. */
+  add(byteCount: number): void {
+    if (this.#done) throw new DangerzoneError("INTERNAL", `${this.#label}: add after finish`);
+    this.#count += byteCount;
+    if (this.#count > this.#expected.size) {
+      this.#done = true;
+      throw tooLarge(this.#label, this.#expected);
     }
-    const got = `sha256:${this.#hash.digest("hex")}`;
-    if (got !== this.#expected.digest) {
-      throw new DangerzoneError(
-        "DIGEST_MISMATCH",
-        `${this.#label} does not match its digest (got ${got.slice(0, 19)}…)`,
-        { hint: "the registry or mirror served wrong content; do not use it" },
-      );
-    }
+  }
+
+  /**
+   * Checks size and digest at the end, given the sha256 (hex) of exactly the counted bytes;
+   * throws `SIZE_MISMATCH` or `DIGEST_MISMATCH`.
+   */
+  finish(sha256Hex: string): void {
+    if (this.#done) throw new DangerzoneError("INTERNAL", `${this.#label}: finish called twice`);
+    this.#done = true;
+    checkEnd(this.#label, this.#expected, this.#count, sha256Hex);
+  }
+}
+
+function tooLarge(label: string, expected: Expected): DangerzoneError {
+  return new DangerzoneError(
+    "SIZE_MISMATCH",
+    `${label} is larger than its descriptor's ${expected.size} bytes`,
+    { hint: "the registry or mirror served wrong content; try again or use another source" },
+  );
+}
+
+function checkEnd(label: string, expected: Expected, count: number, sha256Hex: string): void {
+  if (count !== expected.size) {
+    throw new DangerzoneError(
+      "SIZE_MISMATCH",
+      `${label} has ${count} bytes, its descriptor says ${expected.size}`,
+      { hint: "the download was cut short or the content is wrong; try again" },
+    );
+  }
+  const got = `sha256:${sha256Hex}`;
+  if (got !== expected.digest) {
+    throw new DangerzoneError(
+      "DIGEST_MISMATCH",
+      `${label} does not match its digest (got ${got.slice(0, 19)}…)`,
+      { hint: "the registry or mirror served wrong content; do not use it" },
+    );
   }
 }
 

@@ -13,7 +13,8 @@ import { type Digest, digestHex, sha256Digest } from "../oci/digest.ts";
 import { parseManifest, type RawManifest } from "../oci/manifest.ts";
 import { isIndexMediaType, isManifestMediaType, MANIFEST_ACCEPT, MediaType } from "../oci/media_types.ts";
 import type { Reference } from "../oci/reference.ts";
-import { BlobVerifier, verifyStream } from "../oci/verify_stream.ts";
+import { BlobVerifier, CountingVerifier, verifyStream } from "../oci/verify_stream.ts";
+import { BlobFileWriter, type WrittenBlob } from "./_blob_file_writer.ts";
 import { readLimited, Transport, type TransportOptions, type TransportRequest } from "./transport.ts";
 
 /** Options of {@linkcode RegistryClient}: all transport options plus limits. */
@@ -65,7 +66,6 @@ export interface PutBlobOptions extends ReadOptions {
 }
 
 const DEFAULT_MANIFEST_LIMIT = 4 * 1024 * 1024;
-const WRITE_CHUNK = 1024 * 1024;
 const MAX_PAGES = 1000;
 
 /**
@@ -354,69 +354,31 @@ export class RegistryClient {
     resumable: boolean,
     options: DownloadOptions,
   ): Promise<void> {
-    const verifier = new BlobVerifier(descriptor);
-    using file = await Deno.open(
-      tmpPath,
-      resumable ? { read: true, write: true, create: true } : {
-        write: true,
-        createNew: true,
-      },
-    );
-    let offset = 0;
-    if (resumable) {
-      offset = await rehashPartial(file, descriptor.size, verifier);
-    }
+    // bytes are counted here and hashed on the writer's thread; the checks are the verifier's
+    const verifier = new CountingVerifier(descriptor);
+    const writer = await BlobFileWriter.open(tmpPath, { resume: resumable, size: descriptor.size });
+    let offset = writer.offset;
     const resumedFrom = offset;
     const total = descriptor.size;
-    options.onProgress?.(offset, total);
-    if (offset < total) {
-      const body = await this.#transport.openBlob(this.#blobRequest(ref, descriptor, options), {
-        size: total,
-        offset,
-      });
-      const reader = body.getReader();
-      const buffer = new Uint8Array(WRITE_CHUNK);
-      let filled = 0;
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          verifier.update(value);
-          let chunk = value;
-          while (chunk.byteLength > 0) {
-            if (filled === 0 && chunk.byteLength >= WRITE_CHUNK) {
-              await writeAll(file, chunk);
-              offset += chunk.byteLength;
-              options.onProgress?.(offset, total);
-              break;
-            }
-            const n = Math.min(WRITE_CHUNK - filled, chunk.byteLength);
-            buffer.set(chunk.subarray(0, n), filled);
-            filled += n;
-            chunk = chunk.subarray(n);
-            if (filled === WRITE_CHUNK) {
-              await writeAll(file, buffer);
-              offset += filled;
-              filled = 0;
-              options.onProgress?.(offset, total);
-            }
-          }
-        }
-      } catch (err) {
-        await reader.cancel().catch(() => {});
-        if (filled > 0 && resumable && !isDangerzoneError(err, "SIZE_MISMATCH")) {
-          await writeAll(file, buffer.subarray(0, filled));
-        }
-        throw err;
+    let written: WrittenBlob;
+    try {
+      verifier.add(offset);
+      options.onProgress?.(offset, total);
+      if (offset < total) {
+        offset = await this.#receive(ref, descriptor, { writer, verifier, offset, resumable, options });
       }
-      if (filled > 0) {
-        await writeAll(file, buffer.subarray(0, filled));
-        offset += filled;
-        options.onProgress?.(offset, total);
-      }
+      written = await writer.finish();
+    } finally {
+      await writer.close();
+    }
+    if (written.count !== verifier.count) {
+      throw new DangerzoneError(
+        "INTERNAL",
+        `blob writer wrote ${written.count} bytes, ${verifier.count} were received`,
+      );
     }
     try {
-      verifier.finish();
+      verifier.finish(written.sha256Hex);
     } catch (err) {
       if (resumedFrom > 0 && err instanceof DangerzoneError) {
         throw new DangerzoneError(err.code, `${err.message} (resumed from byte ${resumedFrom})`, {
@@ -425,6 +387,62 @@ export class RegistryClient {
       }
       throw err;
     }
+  }
+
+  /**
+   * Reads the blob body from `offset` into the writer's buffers (filled to the brim, so each
+   * disk write is large) and hands each full buffer to the writer; returns the final offset. On
+   * a failure, a resumable download hands over what it has before rethrowing, so the `.partial`
+   * file keeps every byte received.
+   */
+  async #receive(
+    ref: Reference,
+    descriptor: Descriptor,
+    state: {
+      writer: BlobFileWriter;
+      verifier: CountingVerifier;
+      offset: number;
+      resumable: boolean;
+      options: DownloadOptions;
+    },
+  ): Promise<number> {
+    const { writer, verifier, resumable, options } = state;
+    const total = descriptor.size;
+    let offset = state.offset;
+    const reader = await this.#transport.openBlobReader(this.#blobRequest(ref, descriptor, options), {
+      size: total,
+      offset,
+    });
+    let buffer = await writer.takeBuffer();
+    let filled = 0;
+    try {
+      for (;;) {
+        const { bytes, done } = await reader.read(new Uint8Array(buffer, filled));
+        buffer = bytes.buffer;
+        if (done) break;
+        verifier.add(bytes.byteLength);
+        filled += bytes.byteLength;
+        if (filled === buffer.byteLength) {
+          writer.write(buffer, filled);
+          offset += filled;
+          filled = 0;
+          options.onProgress?.(offset, total);
+          buffer = await writer.takeBuffer();
+        }
+      }
+    } catch (err) {
+      await reader.cancel().catch(() => {});
+      if (filled > 0 && resumable && !isDangerzoneError(err, "SIZE_MISMATCH")) {
+        writer.write(buffer, filled);
+      }
+      throw err;
+    }
+    if (filled > 0) {
+      writer.write(buffer, filled);
+      offset += filled;
+      options.onProgress?.(offset, total);
+    }
+    return offset;
   }
 }
 
@@ -486,32 +504,6 @@ class RegistryStore implements ContentStore {
       ...options,
     });
   }
-}
-
-/** Re-hashes an existing partial file; returns the offset to resume from (0 if it was too long). */
-async function rehashPartial(file: Deno.FsFile, size: number, verifier: BlobVerifier): Promise<number> {
-  const stat = await file.stat();
-  if (stat.size > size) {
-    await file.truncate(0);
-    return 0;
-  }
-  await file.seek(0, Deno.SeekMode.Start);
-  const buf = new Uint8Array(WRITE_CHUNK);
-  let total = 0;
-  while (total < stat.size) {
-    const n = await file.read(buf);
-    if (n === null) break;
-    verifier.update(buf.subarray(0, n));
-    total += n;
-  }
-  await file.seek(total, Deno.SeekMode.Start);
-  await file.truncate(total);
-  return total;
-}
-
-async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < data.byteLength) off += await file.write(data.subarray(off));
 }
 
 async function removeIfExists(path: string): Promise<void> {

@@ -95,11 +95,11 @@ export interface OpenBlobOptions {
 /** One read of a {@linkcode BlobReader}. */
 export interface BlobRead {
   /**
-   * The bytes read, a view at the offset of the view passed in, on its buffer (moved, so the
-   * caller must continue with `bytes.buffer`) or on a replacement of the same length. Empty when
-   * `done`.
+   * The bytes read, at the start of the view passed in. When that view covered its whole buffer,
+   * the buffer was moved (or, after a dropped connection, replaced by one of the same length):
+   * continue with `bytes.buffer`. Empty when `done`.
    */
-  bytes: Uint8Array;
+  bytes: Uint8Array<ArrayBuffer>;
   /** The blob ended (all `size` bytes were delivered, or the server sent more than promised). */
   done: boolean;
 }
@@ -107,7 +107,7 @@ export interface BlobRead {
 /** A resumable reader of a blob body that reads into the caller's buffers. */
 export interface BlobReader {
   /** Reads at least one byte into `view` (its buffer is moved; use the returned one). */
-  read(view: Uint8Array): Promise<BlobRead>;
+  read(view: Uint8Array<ArrayBuffer>): Promise<BlobRead>;
   /** Stops reading and releases the connection. */
   cancel(reason?: unknown): Promise<void>;
 }
@@ -128,6 +128,7 @@ const MAX_ERROR_BODY = 16 * 1024;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const DEFAULT_USER_AGENT = "dangerzone-image";
 const STREAM_CHUNK = 64 * 1024;
+const SCRATCH_SIZE = 1024 * 1024;
 
 /**
  * The HTTP transport. Create one per run and {@linkcode Transport.close} it (it owns HTTP
@@ -394,29 +395,33 @@ export class Transport {
       reader = response.body.getReader({ mode: "byob" });
     };
 
-    const read = async (into: Uint8Array): Promise<BlobRead> => {
+    // A read from the body moves (detaches) the buffer it reads into, and a failed read loses it.
+    // Reads go straight into the caller's buffer only when the view covers all of it (nothing
+    // of the caller's can be lost); otherwise into a scratch buffer, copied into the view.
+    let scratch: ArrayBuffer | undefined;
+    const read = async (into: Uint8Array<ArrayBuffer>): Promise<BlobRead> => {
       if (into.byteLength === 0) throw new DangerzoneError("INTERNAL", "blob read into an empty view");
-      // the view this call fills; a read moves (detaches) its buffer, so it is re-made from what
-      // comes back, with the offset and length saved here (a detached view reports 0 for both)
-      const offset = into.byteOffset;
-      const length = into.byteLength;
-      const bufferLength = into.buffer.byteLength;
-      let view = into;
+      const direct = into.byteOffset === 0 && into.byteLength === into.buffer.byteLength;
+      const length = direct ? into.byteLength : Math.min(into.byteLength, SCRATCH_SIZE);
+      const fresh = (): Uint8Array<ArrayBuffer> => {
+        if (direct) return new Uint8Array(new ArrayBuffer(length));
+        if (scratch === undefined || scratch.byteLength < length) scratch = new ArrayBuffer(SCRATCH_SIZE);
+        return new Uint8Array(scratch, 0, length);
+      };
+      let target = direct ? into : fresh();
       for (;;) {
         if (reader === undefined) await open();
         const r = reader;
         if (r === undefined) throw new DangerzoneError("INTERNAL", "no blob reader");
-        let chunk: ReadableStreamReadResult<Uint8Array>;
+        let chunk: ReadableStreamReadResult<Uint8Array<ArrayBuffer>>;
         arm();
         try {
-          chunk = await r.read(view);
+          chunk = await r.read(target);
         } catch (err) {
           disarm();
           reader = undefined;
-          if (view.byteLength === 0) {
-            // a failed read keeps the buffer it was given: continue in a fresh one of the same shape
-            view = new Uint8Array(new ArrayBuffer(bufferLength), offset, length);
-          }
+          scratch = undefined;
+          target = fresh();
           if (isAbort(err, userSignal)) throw err;
           stalls++;
           totalResumes++;
@@ -432,7 +437,10 @@ export class Transport {
         }
         disarm();
         const got = chunk.value;
-        if (got !== undefined) view = new Uint8Array(got.buffer, offset, length);
+        if (got !== undefined) {
+          target = new Uint8Array(got.buffer, 0, length);
+          if (!direct) scratch = got.buffer;
+        }
         if (chunk.done) {
           reader = undefined;
           if (pos < size && skip === 0) {
@@ -446,7 +454,7 @@ export class Transport {
             this.#log(`blob body ended early at byte ${pos}; resuming`);
             continue;
           }
-          return { bytes: view.subarray(0, 0), done: true };
+          return { bytes: direct ? target.subarray(0, 0) : into.subarray(0, 0), done: true };
         }
         let n = got?.byteLength ?? 0;
         if (skip > 0) {
@@ -454,14 +462,16 @@ export class Transport {
             skip -= n;
             continue;
           }
-          view.copyWithin(0, skip, n);
+          target.copyWithin(0, skip, n);
           n -= skip;
           skip = 0;
         }
         if (n === 0) continue;
         pos += n;
         stalls = 0;
-        return { bytes: view.subarray(0, n), done: false };
+        if (direct) return { bytes: target.subarray(0, n), done: false };
+        into.set(target.subarray(0, n));
+        return { bytes: into.subarray(0, n), done: false };
       }
     };
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { BlobVerifier, verifyStream } from "../../src/oci/verify_stream.ts";
+import { createHash } from "node:crypto";
+import { BlobVerifier, CountingVerifier, verifyStream } from "../../src/oci/verify_stream.ts";
 import { sha256Digest } from "../../src/oci/digest.ts";
 import { isDangerzoneError } from "../../src/errors.ts";
 
@@ -69,4 +70,26 @@ Deno.test("BlobVerifier accepts bytes fed in pieces (resume) and rejects a secon
   assert.equal(v.count, bytes.length);
   v.finish();
   assert.throws(() => v.finish(), (e: unknown) => isDangerzoneError(e, "INTERNAL"));
+});
+
+Deno.test("CountingVerifier fails SIZE_MISMATCH as soon as the count exceeds the size", async () => {
+  const hello = new TextEncoder().encode("hello");
+  const v = new CountingVerifier({ digest: await sha256Digest(hello), size: hello.length });
+  v.add(3);
+  assert.throws(() => v.add(3), (e: unknown) => isDangerzoneError(e, "SIZE_MISMATCH"));
+});
+
+Deno.test("CountingVerifier checks size and the externally computed digest at the end", async () => {
+  const hello = new TextEncoder().encode("hello");
+  const expected = { digest: await sha256Digest(hello), size: hello.length };
+  const hex = createHash("sha256").update(hello).digest("hex");
+  const ok = new CountingVerifier(expected);
+  ok.add(5);
+  ok.finish(hex);
+  const short = new CountingVerifier(expected);
+  short.add(4);
+  assert.throws(() => short.finish(hex), (e: unknown) => isDangerzoneError(e, "SIZE_MISMATCH"));
+  const wrong = new CountingVerifier(expected);
+  wrong.add(5);
+  assert.throws(() => wrong.finish("0".repeat(64)), (e: unknown) => isDangerzoneError(e, "DIGEST_MISMATCH"));
 });

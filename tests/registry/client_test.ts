@@ -703,3 +703,90 @@ Deno.test("store() exposes one repository as a ContentStore", async () => {
   assert.equal(blob.byteLength, BLOB.length);
   assert.equal(await store.hasBlob(BLOB_DESC), true);
 });
+
+// ---- buffering: the download path fills 1 MiB hand-off buffers written on a worker thread ----
+
+/** Random bytes (getRandomValues fills at most 64 KiB per call). */
+function randomBytes(length: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(length);
+  for (let off = 0; off < length; off += 65_536) crypto.getRandomValues(out.subarray(off, off + 65_536));
+  return out;
+}
+
+const BIG = randomBytes(5 * 1024 * 1024 + 12_345);
+const BIG_DESC: Descriptor = {
+  mediaType: "application/vnd.oci.image.layer.v1.tar",
+  digest: await sha256Digest(BIG),
+  size: BIG.length,
+};
+
+function bigRoute(faults: (count: number) => BlobFault): FaultRoute {
+  return {
+    path: `/v2/test/app/blobs/${BIG_DESC.digest}`,
+    handler: (req, { count }) => blobResponse(req, BIG, faults(count)),
+  };
+}
+
+Deno.test("downloadBlob() writes exactly the bytes across buffer boundaries, resuming drops at unaligned offsets", async () => {
+  // drops inside the first buffer, just past a buffer boundary, and in the middle of the last one
+  const drops = [700_001, 1024 * 1024 + 3, 5 * 1024 * 1024 + 5];
+  await using server = startFaultServer([
+    bigRoute((count) => {
+      const after = drops[count - 1];
+      if (after === undefined) return { kind: "none" };
+      const start = count === 1 ? 0 : drops[count - 2] ?? 0;
+      return { kind: "drop", after: after - start };
+    }),
+  ]);
+  using c = client();
+  await withTmp(async (dir) => {
+    const progress: number[] = [];
+    await c.downloadBlob(ref(server), BIG_DESC, `${dir}/blob`, { onProgress: (d) => progress.push(d) });
+    const got = await Deno.readFile(`${dir}/blob`);
+    assert.equal(got.length, BIG.length);
+    assert.ok(got.every((b, i) => b === BIG[i]), "every byte is the byte the server sent at that offset");
+    assert.deepEqual(await listDir(dir), ["blob"]);
+    assert.equal(progress.at(-1), BIG.length);
+    assert.ok(progress.every((d, i) => i === 0 || d >= (progress[i - 1] ?? 0)), "progress never goes back");
+  });
+  assert.deepEqual(
+    server.requests.map((r) => r.headers.range),
+    [undefined, ...drops.map((d) => `bytes=${d}-`)],
+  );
+});
+
+Deno.test("downloadBlob() resumable: a multi-buffer .partial keeps every byte received and resumes after it", async () => {
+  const cut = 2 * 1024 * 1024 + 777; // not on a buffer boundary: the half-filled buffer must reach the file
+  await using server = startFaultServer([
+    // run 1: a drop after `cut`, then a resume that drops at once (one resume allowed): SHORT_READ
+    bigRoute((count) => (count <= 2 ? { kind: "drop", after: count === 1 ? cut : 0 } : { kind: "none" })),
+  ]);
+  using c = client({ retry: { attempts: 1, baseDelayMs: 1 } });
+  await withTmp(async (dir) => {
+    const dest = `${dir}/blob`;
+    await assert.rejects(
+      c.downloadBlob(ref(server), BIG_DESC, dest, { partialFile: "resumable" }),
+      (e: unknown) => isDangerzoneError(e, "SHORT_READ"),
+    );
+    const partial = await Deno.readFile(`${dest}.partial`);
+    assert.equal(partial.length, cut);
+    assert.ok(partial.every((b, i) => b === BIG[i]));
+    await c.downloadBlob(ref(server), BIG_DESC, dest, { partialFile: "resumable" });
+    const got = await Deno.readFile(dest);
+    assert.ok(got.length === BIG.length && got.every((b, i) => b === BIG[i]));
+    assert.deepEqual(await listDir(dir), ["blob"]);
+  });
+  assert.equal(server.requests.at(-1)?.headers.range, `bytes=${cut}-`);
+});
+
+Deno.test("downloadBlob() with a lying descriptor size fails SIZE_MISMATCH under buffering and leaves no file", async () => {
+  await using server = startFaultServer([bigRoute(() => ({ kind: "none" }))]);
+  using c = client({ retry: { attempts: 1 } });
+  await withTmp(async (dir) => {
+    await assert.rejects(
+      c.downloadBlob(ref(server), { ...BIG_DESC, size: BIG.length - 1 }, `${dir}/blob`),
+      (e: unknown) => isDangerzoneError(e, "SIZE_MISMATCH"),
+    );
+    assert.deepEqual(await listDir(dir), []);
+  });
+});
