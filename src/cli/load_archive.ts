@@ -11,7 +11,7 @@ import process from "node:process";
 import { ExitCode, type ExitCodeValue } from "../errors.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import { loadArchive, type LoadArchiveStep } from "../update/load_archive.ts";
-import { createProgress, type ProgressMode } from "../update/progress.ts";
+import { describeCommonStep, progressFor } from "./_steps.ts";
 import { buildUpdateContext } from "./_context.ts";
 import type { CommonOptions } from "./common.ts";
 import type { Output } from "./output.ts";
@@ -39,7 +39,6 @@ export async function loadArchiveCommand(
   if (file === undefined) return ExitCode.USAGE;
   using ctx = await buildUpdateContext(options, out);
   const interactive = Deno.stdin.isTerminal() && Deno.stderr.isTerminal();
-  const mode: ProgressMode = out.json ? "ndjson" : Deno.stderr.isTerminal() ? "tty" : "none";
   const result = await loadArchive(ctx, file, {
     force: options.force === true,
     ...(options.platform === undefined ? {} : { platform: parsePlatform(options.platform) }),
@@ -49,7 +48,7 @@ export async function loadArchiveCommand(
           confirm({ message: `${message}. Load it anyway?`, default: false }, { output: process.stderr }),
       }
       : {}),
-    progress: createProgress({ mode }),
+    progress: progressFor(out),
     onStep: (step) => describeStep(step, out),
   });
   out.result({
@@ -82,16 +81,10 @@ function describeStep(step: LoadArchiveStep, out: Output): void {
       out.line(`verified ${step.signatures} signature(s) of ${step.reference}@${step.digest}`);
       return;
     case "load":
-      out.line(`loading the verified image into ${step.runtime}`);
-      return;
     case "stored":
-      out.line(`stored the verified signatures in ${step.path}`);
-      return;
     case "tagged":
-      out.line(`tagged ${step.name}`);
-      return;
     case "warning":
-      out.warn(step.message);
+      describeCommonStep(step, out);
       return;
     default: {
       const unreachable: never = step;

@@ -10,7 +10,7 @@ import { DangerzoneError, ExitCode, type ExitCodeValue } from "../errors.ts";
 import type { Platform } from "../oci/descriptor.ts";
 import { formatPlatform, normalizePlatform, parsePlatform } from "../oci/platform.ts";
 import { prepareArchive, type PrepareArchiveStep } from "../update/prepare_archive.ts";
-import { createProgress, type ProgressMode } from "../update/progress.ts";
+import { describeCommonStep, progressFor } from "./_steps.ts";
 import { buildUpdateContext } from "./_context.ts";
 import { printReports } from "./_remote_report.ts";
 import type { CommonOptions } from "./common.ts";
@@ -39,11 +39,10 @@ export async function prepareArchiveCommand(
   const platform = platformOf(options);
   const output = options.output ?? `dangerzone-${platform.architecture}.tar`;
   using ctx = await buildUpdateContext(options, out);
-  const mode: ProgressMode = out.json ? "ndjson" : Deno.stderr.isTerminal() ? "tty" : "none";
   const result = await prepareArchive(ctx, {
     platform,
     output,
-    progress: createProgress({ mode }),
+    progress: progressFor(out),
     onStep: (step) => describeStep(step, out),
   });
   out.result({
@@ -116,7 +115,7 @@ function describeStep(step: PrepareArchiveStep, out: Output): void {
       );
       return;
     case "warning":
-      out.warn(step.message);
+      describeCommonStep(step, out);
       return;
     default: {
       const unreachable: never = step;

@@ -7,7 +7,7 @@
  * @module
  */
 import { DangerzoneError, ExitCode, type ExitCodeValue } from "../errors.ts";
-import { createProgress, type ProgressMode } from "../update/progress.ts";
+import { describeCommonStep, progressFor } from "./_steps.ts";
 import { upgradeImage, type UpgradeStep } from "../update/upgrade.ts";
 import { buildUpdateContext } from "./_context.ts";
 import { printReports, remoteJson } from "./_remote_report.ts";
@@ -35,11 +35,10 @@ export async function upgradeCommand(
 ): Promise<ExitCodeValue> {
   const maxAgeDays = parseMaxAge(options.maxAge);
   using ctx = await buildUpdateContext(options, out);
-  const mode: ProgressMode = out.json ? "ndjson" : Deno.stderr.isTerminal() ? "tty" : "none";
   const result = await upgradeImage(ctx, {
     prune: options.prune === true,
     maxAgeDays,
-    progress: createProgress({ mode }),
+    progress: progressFor(out),
     onStep: (step) => describeStep(step, out),
   });
   const remote = {
@@ -97,20 +96,14 @@ function describeStep(step: UpgradeStep, out: Output): void {
       );
       return;
     }
-    case "load":
-      out.line(`loading the verified image into ${step.runtime}`);
-      return;
-    case "stored":
-      out.line(`stored the verified signatures in ${step.path}`);
-      return;
-    case "tagged":
-      out.line(`tagged ${step.name}`);
-      return;
     case "pruned":
       out.line(step.ids.length === 0 ? "nothing to prune" : `pruned ${step.ids.length} older image(s)`);
       return;
+    case "load":
+    case "stored":
+    case "tagged":
     case "warning":
-      out.warn(step.message);
+      describeCommonStep(step, out);
       return;
     default: {
       const unreachable: never = step;
