@@ -13,12 +13,13 @@ import { createCredentialResolver } from "../registry/credentials.ts";
 import { RegistryClient, type RegistryClientOptions } from "../registry/client.ts";
 import { detectRuntime } from "../runtime/detect.ts";
 import type { ContainerRuntime } from "../runtime/runtime.ts";
-import { readFileBounded } from "../sigstore/_read_bounded.ts";
+import { readFileBounded } from "../read_bounded.ts";
 import { loadPublicKeyFile, pinnedPublisherKey } from "../sigstore/keys.ts";
 import { loadRekorKeyring } from "../sigstore/rekor_keys.ts";
 import {
   MAX_TRUSTED_ROOT_BYTES,
   parseTrustedRoot,
+  productionTrustedRoot,
   type SigstoreTrustedRoot,
 } from "../sigstore/trusted_root.ts";
 import { resolveDataDir } from "../store/data_dir.ts";
@@ -47,31 +48,8 @@ export async function buildUpdateContext(options: CommonOptions, out: Output): P
     rekorKeyFile: options.rekorKey,
     trustedRootFile: options.trustedRoot,
   });
-  let trustedRoot: SigstoreTrustedRoot | undefined;
-  if (options.trustedRoot !== undefined) {
-    const bytes = await readFileBounded(options.trustedRoot, {
-      limit: MAX_TRUSTED_ROOT_BYTES,
-      tooLargeCode: "TRUST_ROOT_INVALID",
-      what: "trusted root",
-    });
-    trustedRoot = parseTrustedRoot(bytes, { source: options.trustedRoot });
-  }
-  const caCerts: string[] = [];
-  for (const file of options.caCert ?? []) {
-    caCerts.push(
-      new TextDecoder().decode(
-        await readFileBounded(file, { limit: 1024 * 1024, tooLargeCode: "CONFIG_INVALID", what: "CA file" }),
-      ),
-    );
-  }
-  const registryOptions: RegistryClientOptions = {
-    insecureRegistries: options.insecureRegistry ?? [],
-    caCerts,
-    credentials: createCredentialResolver(),
-    ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
-    ...(out.debug ? { onLog: (line: string) => out.debugLine(line) } : {}),
-  };
-  const registry = new RegistryClient(registryOptions);
+  const trustedRoot = options.trustedRoot === undefined ? undefined : await trustedRootFrom(options);
+  const registry = await registryClientFrom(options, out);
   const dataDir = resolveDataDir({ dataDir: options.dataDir });
   let runtime: Promise<ContainerRuntime> | undefined;
   out.debugLine(
@@ -98,4 +76,35 @@ export async function buildUpdateContext(options: CommonOptions, out: Output): P
       registry.close();
     },
   };
+}
+
+/** The trusted root named by `--trusted-root`, validated, or the embedded production root. */
+export async function trustedRootFrom(options: CommonOptions): Promise<SigstoreTrustedRoot> {
+  if (options.trustedRoot === undefined) return productionTrustedRoot();
+  const bytes = await readFileBounded(options.trustedRoot, {
+    limit: MAX_TRUSTED_ROOT_BYTES,
+    tooLargeCode: "TRUST_ROOT_INVALID",
+    what: "trusted root",
+  });
+  return parseTrustedRoot(bytes, { source: options.trustedRoot });
+}
+
+/** A registry client with the transport options of the common flags (`--insecure-registry`, `--ca-cert`, `--proxy`). */
+export async function registryClientFrom(options: CommonOptions, out: Output): Promise<RegistryClient> {
+  const caCerts: string[] = [];
+  for (const file of options.caCert ?? []) {
+    caCerts.push(
+      new TextDecoder().decode(
+        await readFileBounded(file, { limit: 1024 * 1024, tooLargeCode: "CONFIG_INVALID", what: "CA file" }),
+      ),
+    );
+  }
+  const registryOptions: RegistryClientOptions = {
+    insecureRegistries: options.insecureRegistry ?? [],
+    caCerts,
+    credentials: createCredentialResolver(),
+    ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
+    ...(out.debug ? { onLog: (line: string) => out.debugLine(line) } : {}),
+  };
+  return new RegistryClient(registryOptions);
 }

@@ -8,15 +8,11 @@
  */
 import { DangerzoneError } from "../errors.ts";
 import { parseReference } from "../oci/reference.ts";
-import { createCredentialResolver } from "../registry/credentials.ts";
-import { RegistryClient } from "../registry/client.ts";
+import type { RegistryClient } from "../registry/client.ts";
 import { discoverAttestations, type ImageLocation } from "../sigstore/attestation_discovery.ts";
 import { type ProvenancePolicy, type VerifiedProvenance, verifyProvenance } from "../sigstore/provenance.ts";
-import {
-  parseTrustedRoot,
-  productionTrustedRoot,
-  type SigstoreTrustedRoot,
-} from "../sigstore/trusted_root.ts";
+import type { SigstoreTrustedRoot } from "../sigstore/trusted_root.ts";
+import { registryClientFrom, trustedRootFrom } from "./_context.ts";
 import type { CommonOptions } from "./common.ts";
 import type { Output } from "./output.ts";
 
@@ -53,7 +49,7 @@ export async function runAttestProvenance(
     throw usage("attest-provenance needs IMAGE (a reference or oci:DIR)");
   }
   const policy = readPolicy(options);
-  const trustedRoot = await readTrustedRoot(options);
+  const trustedRoot = await trustedRootFrom(options);
 
   let client: RegistryClient | undefined;
   try {
@@ -64,7 +60,7 @@ export async function runAttestProvenance(
       location = { kind: "layout", path };
     } else {
       const ref = parseReference(image);
-      client = await registryClient(options, out);
+      client = await registryClientFrom(options, out);
       location = { kind: "registry", client, ref };
     }
     const found = await discoverAttestations(location, { onLog: (line) => out.debugLine(line) });
@@ -157,45 +153,6 @@ function readPolicy(options: AttestProvenanceCliOptions): ProvenancePolicy {
     ...(branchName === undefined ? {} : { branch: branchName }),
     ...(tagName === undefined ? {} : { tag: tagName }),
   };
-}
-
-async function readTrustedRoot(options: CommonOptions): Promise<SigstoreTrustedRoot> {
-  if (options.trustedRoot === undefined) return productionTrustedRoot();
-  return parseTrustedRoot(await readFile(options.trustedRoot, "trusted root"), {
-    source: options.trustedRoot,
-  });
-}
-
-async function registryClient(options: CommonOptions, out: Output): Promise<RegistryClient> {
-  const caCerts: string[] = [];
-  for (const path of options.caCert ?? []) {
-    caCerts.push(new TextDecoder().decode(await readFile(path, "CA certificate")));
-  }
-  return new RegistryClient({
-    insecureRegistries: options.insecureRegistry ?? [],
-    caCerts,
-    ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
-    credentials: createCredentialResolver(),
-    onLog: (line) => out.debugLine(line),
-  });
-}
-
-/** Largest file read (trusted root, CA certificate). */
-const MAX_FILE_BYTES = 16 * 1024 * 1024;
-
-async function readFile(path: string, what: string): Promise<Uint8Array> {
-  try {
-    const info = await Deno.stat(path);
-    if (!info.isFile) throw new Error("not a regular file");
-    if (info.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
-    return await Deno.readFile(path);
-  } catch (err) {
-    const reason = err instanceof Error ? err.message.split("\n")[0] ?? "" : String(err);
-    throw new DangerzoneError("IO", `cannot read the ${what} file '${path}': ${reason}`, {
-      hint: "check the path",
-      cause: err,
-    });
-  }
 }
 
 function usage(message: string): DangerzoneError {

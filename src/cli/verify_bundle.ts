@@ -8,7 +8,8 @@
 import { DangerzoneError } from "../errors.ts";
 import { isDigest } from "../oci/digest.ts";
 import { type BundleArtifact, type BundlePolicy, verifyBundle } from "../sigstore/bundle_verifier.ts";
-import { parseTrustedRoot, productionTrustedRoot } from "../sigstore/trusted_root.ts";
+import { readFileBounded } from "../read_bounded.ts";
+import { trustedRootFrom } from "./_context.ts";
 import type { CommonOptions } from "./common.ts";
 import type { Output } from "./output.ts";
 
@@ -42,10 +43,10 @@ export async function runVerifyBundle(
     throw usage("verify-bundle needs --bundle FILE and the artifact (FILE or sha256:DIGEST)");
   }
   const policy = await readPolicy(options);
-  const trustedRoot = typeof options.trustedRoot === "string"
-    ? parseTrustedRoot(await readFile(options.trustedRoot, "trusted root"), { source: options.trustedRoot })
-    : productionTrustedRoot();
-  const artifact: BundleArtifact = isDigest(target) ? { digest: target } : await readFile(target, "artifact");
+  const trustedRoot = await trustedRootFrom(options);
+  const artifact: BundleArtifact = isDigest(target)
+    ? { digest: target }
+    : await readFile(target, "artifact", MAX_ARTIFACT_BYTES);
   const untrustedBundle = await readFile(bundlePath, "bundle");
 
   const verified = verifyBundle(untrustedBundle, { artifact, policy, trustedRoot });
@@ -84,25 +85,14 @@ async function readPolicy(options: VerifyBundleCliOptions): Promise<BundlePolicy
   return { kind: "identity", identity, issuer };
 }
 
-/** Largest file read (artifact, bundle, key, trusted root). */
-const MAX_FILE_BYTES = 1024 * 1024 * 1024;
+/** Largest artifact read into memory. */
+const MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024;
 
-async function readFile(path: string, what: string): Promise<Uint8Array> {
-  try {
-    const info = await Deno.stat(path);
-    if (!info.isFile) throw new Error("not a regular file");
-    if (info.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
-    return await Deno.readFile(path);
-  } catch (err) {
-    throw new DangerzoneError("IO", `cannot read the ${what} file '${path}': ${errorText(err)}`, {
-      hint: "check the path",
-      cause: err,
-    });
-  }
-}
+/** Largest bundle or key file. */
+const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message.split("\n")[0] ?? "" : String(err);
+function readFile(path: string, what: string, limit = MAX_BUNDLE_BYTES): Promise<Uint8Array> {
+  return readFileBounded(path, { limit, tooLargeCode: "BUNDLE_INVALID", what: `${what} file` });
 }
 
 function usage(message: string): DangerzoneError {

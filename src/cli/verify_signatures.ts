@@ -12,7 +12,7 @@ import { MAX_SIGNATURE_LIST_BYTES, parseSignatureList } from "../sigstore/cosign
 import { loadPublicKeyFile, pinnedPublisherKey, type PublicKey } from "../sigstore/keys.ts";
 import { requireVerified, type SignatureResult, verifyCosignSignatures } from "../sigstore/policy.ts";
 import { loadRekorKeyring } from "../sigstore/rekor_keys.ts";
-import { readFileBounded } from "../sigstore/_read_bounded.ts";
+import { readFileBounded } from "../read_bounded.ts";
 import type { CommonOptions } from "./common.ts";
 import type { Output } from "./output.ts";
 

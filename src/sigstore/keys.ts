@@ -11,7 +11,7 @@ import { toHex } from "../oci/digest.ts";
 import { bytesEqual, DerFormatError, ecdsaDerToRaw, expectDer } from "./_asn1.ts";
 import { decodeBase64Strict } from "./_base64.ts";
 import { DANGERZONE_PUBLISHER_KEY_PEM } from "./_pinned_keys.ts";
-import { readFileBounded } from "./_read_bounded.ts";
+import { readFileBounded } from "../read_bounded.ts";
 
 /** The key types we accept. */
 export type KeyAlgorithm = "ecdsa-p256" | "ecdsa-p384" | "ed25519";

@@ -10,7 +10,7 @@
  */
 import { DangerzoneError } from "../errors.ts";
 import { REKOR_PUBLIC_KEY_PEM } from "./_pinned_keys.ts";
-import { readFileBounded } from "./_read_bounded.ts";
+import { readFileBounded } from "../read_bounded.ts";
 import { loadPublicKeyFile, parsePublicKeyPem, type PublicKey, publicKeyFromSpki } from "./keys.ts";
 
 /** One log key and its validity window (Unix seconds; null = unbounded). */

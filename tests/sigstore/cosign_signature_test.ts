@@ -8,7 +8,7 @@ import {
   serializeSignatureList,
   signatureEntryFromLayer,
 } from "../../src/sigstore/cosign_signature.ts";
-import { readFileBounded } from "../../src/sigstore/_read_bounded.ts";
+import { readFileBounded } from "../../src/read_bounded.ts";
 
 const VECTORS = new URL("../../../shared/vectors/", import.meta.url);
 const enc = new TextEncoder();

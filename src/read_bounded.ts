@@ -1,10 +1,10 @@
 /**
  * Reads a whole file, but never more than a limit: an oversized or endless file (a FIFO, `/dev/zero`)
- * fails after `limit + 1` bytes instead of exhausting memory. Private to `src/sigstore/`.
+ * fails after `limit + 1` bytes instead of exhausting memory. Shared by every module that reads a user-named file (keys, trust roots, signature lists, bundles).
  *
  * @module
  */
-import { DangerzoneError, type ErrorCode } from "../errors.ts";
+import { DangerzoneError, type ErrorCode } from "./errors.ts";
 
 /** Options of {@linkcode readFileBounded}. */
 export interface ReadBoundedOptions {
