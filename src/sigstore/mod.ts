@@ -52,10 +52,23 @@ export {
   verifyCosignSignature,
 } from "./verifier.ts";
 export {
+  bundleEntryFromBytes,
+  type BundleLogEntry,
+  type BundleSignatureExpectations,
+  type BundleSignatureTrust,
+  COSIGN_SIGN_PREDICATE,
+  isVerifiedBundleSignature,
+  type UntrustedBundleEntry,
+  type VerifiedBundleSignature,
+  verifyCosignBundleSignature,
+} from "./bundle_signature.ts";
+export {
   type LogPosition,
   requireVerified,
   type SignatureResult,
   type SignaturesVerdict,
+  type VerifiedImageSignature,
+  verifiedLogEntries,
   verifiedLogPositions,
   verifyCosignSignatures,
 } from "./policy.ts";

@@ -7,6 +7,7 @@
  * @module
  */
 import { DangerzoneError } from "../errors.ts";
+import { isVerifiedBundleSignature, type VerifiedBundleSignature } from "./bundle_signature.ts";
 import type { UntrustedSignatureEntry } from "./cosign_signature.ts";
 import { MAX_SIGNATURES } from "./cosign_signature.ts";
 import {
@@ -28,6 +29,14 @@ export interface SignaturesVerdict {
   /** The signatures that verified. */
   readonly verified: readonly VerifiedCosignSignature[];
 }
+
+/**
+ * A verified image signature of either format: a key-based legacy cosign signature or a cosign v3
+ * Sigstore bundle. Both are nominal types whose constructors are private to their verifier
+ * (`verifier.ts`, `bundle_signature.ts`), so only verified signatures can be stored or count for
+ * anti-rollback.
+ */
+export type VerifiedImageSignature = VerifiedCosignSignature | VerifiedBundleSignature;
 
 /** One log position: the highest verified index per log, with its signed integration time. */
 export interface LogPosition {
@@ -103,15 +112,25 @@ function failWith(err: DangerzoneError, message: string): never {
 }
 
 /**
- * The anti-rollback input: per log, the highest index among *verified* signatures. The parameter
- * type admits nothing else.
+ * The verified log entries of one signature: a legacy signature's single SET-verified entry, or every
+ * entry of a bundle (each verified by its SET or its inclusion proof and checkpoint).
  */
-export function verifiedLogPositions(verified: readonly VerifiedCosignSignature[]): LogPosition[] {
+export function verifiedLogEntries(v: VerifiedImageSignature): readonly LogPosition[] {
+  if (isVerifiedBundleSignature(v)) return v.logEntries;
+  return [{ logId: v.logId, logIndex: v.logIndex, integratedTime: v.integratedTime }];
+}
+
+/**
+ * The anti-rollback input: per log ID, the highest index among *verified* signatures (legacy and
+ * bundle entries alike; Rekor v2 shards have their own log IDs, so their indexes never mix with
+ * another log's). The parameter type admits nothing else.
+ */
+export function verifiedLogPositions(verified: readonly VerifiedImageSignature[]): LogPosition[] {
   const best = new Map<string, LogPosition>();
-  for (const v of verified) {
-    const cur = best.get(v.logId);
-    if (cur === undefined || v.logIndex > cur.logIndex) {
-      best.set(v.logId, { logId: v.logId, logIndex: v.logIndex, integratedTime: v.integratedTime });
+  for (const e of verified.flatMap(verifiedLogEntries)) {
+    const cur = best.get(e.logId);
+    if (cur === undefined || e.logIndex > cur.logIndex) {
+      best.set(e.logId, { logId: e.logId, logIndex: e.logIndex, integratedTime: e.integratedTime });
     }
   }
   return [...best.values()].sort((a, b) => a.logId < b.logId ? -1 : a.logId > b.logId ? 1 : 0);

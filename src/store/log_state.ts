@@ -4,14 +4,18 @@
  * `<data-dir>/signatures/last_log_index` (decimal text, what Dangerzone reads) is kept in step for the
  * production Rekor log and is read as that log's floor when our state file is absent.
  *
- * Only verified signatures count: the functions take {@linkcode VerifiedCosignSignature}s.
+ * Only verified signatures count: the functions take verified signatures of either format (key-based
+ * legacy cosign signatures and cosign v3 Sigstore bundles), whose log positions come only from signed
+ * data (SET, or inclusion proof and checkpoint). A bundle's entries in a Rekor v2 log are kept under
+ * that log's declared ID, never mixed with another log's indexes, and never written to
+ * `last_log_index` (whose index space is the production Rekor v1 log's).
  *
  * @module
  */
 import { join } from "node:path";
 import { DangerzoneError } from "../errors.ts";
-import { type LogPosition, verifiedLogPositions } from "../sigstore/policy.ts";
-import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
+import { isVerifiedBundleSignature } from "../sigstore/bundle_signature.ts";
+import { type LogPosition, type VerifiedImageSignature, verifiedLogPositions } from "../sigstore/policy.ts";
 import { writeFileAtomic } from "./_atomic_write.ts";
 
 /** The production Rekor log ID (sha256 of the pinned `rekor.pub` SPKI): what `last_log_index` is about. */
@@ -94,7 +98,7 @@ export class LogStateStore {
   }
 
   /** Checks the verified signatures of a candidate image against the state; throws `ROLLBACK`. */
-  async check(verified: readonly VerifiedCosignSignature[]): Promise<RollbackVerdict> {
+  async check(verified: readonly VerifiedImageSignature[]): Promise<RollbackVerdict> {
     return checkRollback(await this.read(), verified, { legacyLogId: this.#legacyLogId });
   }
 
@@ -102,7 +106,7 @@ export class LogStateStore {
    * Records the candidate's verified log positions (never lowering a log's index) and updates
    * `last_log_index`. Call under the store lock, after installing.
    */
-  async record(verified: readonly VerifiedCosignSignature[]): Promise<void> {
+  async record(verified: readonly VerifiedImageSignature[]): Promise<void> {
     const positions = verifiedLogPositions(verified);
     const first = verified[0];
     if (first === undefined) throw new DangerzoneError("INTERNAL", "nothing verified to record");
@@ -125,8 +129,11 @@ export class LogStateStore {
       logs: Object.fromEntries([...logs.entries()].sort(([a], [b]) => a < b ? -1 : 1)),
     };
     await writeFileAtomic(this.statePath, new TextEncoder().encode(JSON.stringify(doc, null, 2) + "\n"));
+    // `last_log_index` follows the legacy log; when the only log is another one, only a legacy cosign
+    // signature's log may stand in for it (a bundle's Rekor v2 shard index is another index space).
+    const legacyPositions = verifiedLogPositions(verified.filter((v) => !isVerifiedBundleSignature(v)));
     const legacy = positions.find((p) => p.logId === this.#legacyLogId) ??
-      (positions.length === 1 ? positions[0] : undefined);
+      (positions.length === 1 && legacyPositions.length === 1 ? legacyPositions[0] : undefined);
     if (legacy !== undefined) {
       const index = Math.max(legacy.logIndex, state.legacyLastLogIndex ?? 0);
       await writeFileAtomic(this.lastLogIndexPath, new TextEncoder().encode(String(index)));
@@ -142,7 +149,7 @@ export class LogStateStore {
  */
 export function checkRollback(
   state: LogState,
-  verified: readonly VerifiedCosignSignature[],
+  verified: readonly VerifiedImageSignature[],
   options: LogStateOptions = {},
 ): RollbackVerdict {
   const positions: LogPosition[] = verifiedLogPositions(verified);

@@ -1,7 +1,9 @@
 /**
  * `verify-local [IMAGE]`: the image the container runtime holds has stored signatures that verify with
  * the trusted key, for one of the digests the runtime reports for it (the index digest after a pull, the
- * platform manifest digest after a load: Dangerzone issue #1516). The stored files are untrusted and are
+ * platform manifest digest after a load: Dangerzone issue #1516). Both stored formats count: the legacy
+ * `<digest hex>.json` list (Dangerzone's) and our `<digest hex>.bundles.json` list of cosign v3 bundles
+ * (verified against the trusted key and the trusted root's logs). The stored files are untrusted and are
  * verified again in full. Reads only.
  *
  * @module
@@ -10,10 +12,15 @@ import { DangerzoneError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
 import { parseReference } from "../oci/reference.ts";
 import type { RuntimeName } from "../runtime/runtime.ts";
-import { parseSignatureList } from "../sigstore/cosign_signature.ts";
-import { requireVerified, type SignatureResult, verifyCosignSignatures } from "../sigstore/policy.ts";
-import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
-import { enforceReference, expectedRepository } from "./_reference_policy.ts";
+import { type UntrustedBundleEntry, verifyCosignBundleSignature } from "../sigstore/bundle_signature.ts";
+import { parseSignatureList, type UntrustedSignatureEntry } from "../sigstore/cosign_signature.ts";
+import {
+  requireVerified,
+  type SignatureResult,
+  type VerifiedImageSignature,
+  verifyCosignSignatures,
+} from "../sigstore/policy.ts";
+import { enforceReference, expectedRepository, normaliseRepository } from "./_reference_policy.ts";
 import { signatureStoreOf, type UpdateContext } from "./context.ts";
 
 /** Options of {@linkcode verifyLocalImage}. */
@@ -34,9 +41,9 @@ export interface LocalVerification {
   readonly digest: Digest;
   /** The repository the signed docker-reference had to name. */
   readonly expectedReference: string;
-  /** The verified signatures. */
-  readonly verified: readonly VerifiedCosignSignature[];
-  /** How many signatures were stored for that digest. */
+  /** The verified signatures (legacy ones first, then cosign v3 bundles). */
+  readonly verified: readonly VerifiedImageSignature[];
+  /** How many signatures (legacy and bundles) were stored for that digest. */
   readonly stored: number;
 }
 
@@ -73,11 +80,21 @@ export async function verifyLocalImage(
   let firstFailure: { digest: Digest; results: SignatureResult[] } | undefined;
   for (const digest of runtimeDigests) {
     const untrustedList = await store.readUntrusted(keyFileSha256, digest);
-    if (untrustedList === null) continue;
-    const entries = parseSignatureList(untrustedList);
+    const entries: UntrustedSignatureEntry[] = untrustedList === null
+      ? []
+      : parseSignatureList(untrustedList);
+    const bundles = await store.readUntrustedBundles(keyFileSha256, digest) ?? [];
+    if (untrustedList === null && bundles.length === 0) continue;
     const verdict = await verifyCosignSignatures(entries, ctx, { digest });
-    const results = verdict.results.map((r) => enforceReference(r, expectedReference));
-    const verified = results.flatMap((r) => "verified" in r ? [r.verified] : []);
+    const legacyResults = verdict.results.map((r) => enforceReference(r, expectedReference));
+    const legacy = legacyResults.flatMap((r) => "verified" in r ? [r.verified] : []);
+    const bundleResults = bundles.map((b) =>
+      verifyStoredBundle(ctx, { index: entries.length + b.index, raw: b.raw }, digest, expectedReference)
+    );
+    const verified: VerifiedImageSignature[] = [
+      ...legacy,
+      ...bundleResults.flatMap((r) => "verified" in r ? [r.verified] : []),
+    ];
     if (verified.length > 0) {
       return {
         image,
@@ -86,10 +103,11 @@ export async function verifyLocalImage(
         digest,
         expectedReference,
         verified,
-        stored: entries.length,
+        stored: entries.length + bundles.length,
       };
     }
-    firstFailure ??= { digest, results };
+    const failures = [...legacyResults, ...bundleResults.flatMap((r) => "error" in r ? [r] : [])];
+    firstFailure ??= { digest, results: failures };
   }
   if (firstFailure !== undefined) {
     try {
@@ -121,6 +139,37 @@ export async function verifyLocalImage(
     }…`,
     { hint: "run `dangerzone-image store-signatures` or `dangerzone-image upgrade`" },
   );
+}
+
+type BundleResult =
+  | { readonly index: number; readonly verified: VerifiedImageSignature }
+  | { readonly index: number; readonly error: DangerzoneError };
+
+/** A stored cosign v3 bundle, verified again in full, with the reference rule on a signed subject name. */
+function verifyStoredBundle(
+  ctx: UpdateContext,
+  entry: UntrustedBundleEntry,
+  digest: Digest,
+  expectedReference: string,
+): BundleResult {
+  try {
+    const v = verifyCosignBundleSignature(entry, { publicKey: ctx.publicKey, trustedRoot: ctx.trustedRoot }, {
+      digest,
+    });
+    if (v.dockerReference !== null && normaliseRepository(v.dockerReference) !== expectedReference) {
+      throw new DangerzoneError(
+        "POLICY_REFERENCE_MISMATCH",
+        `rule 2 (payload): the signed subject name is "${
+          v.dockerReference.slice(0, 120)
+        }", not "${expectedReference}"`,
+        { hint: "if you pull through a mirror, name the signed repository with --identity" },
+      );
+    }
+    return { index: entry.index, verified: v };
+  } catch (err) {
+    if (err instanceof DangerzoneError) return { index: entry.index, error: err };
+    throw err; // verifyCosignBundleSignature only throws DangerzoneError
+  }
 }
 
 /** The repository an image argument names; an image ID or an unparsable name means the context's image. */

@@ -4,30 +4,35 @@
  * the signed docker-reference, and compare the verified transparency-log positions with the installed
  * state (anti-rollback, DESIGN rule 5). Reads only: nothing is written here.
  *
+ * Both signature formats count alike: key-based legacy cosign signatures (`.sig` tag, simple-signing
+ * referrers) and cosign v3 Sigstore bundles (referrers; `bundle_signature.ts`), verified against the
+ * trusted key and, for bundles, the trusted root's logs. A bundle's statement names no docker-reference
+ * (cosign v3 signs none); when it carries a subject name, that name is held to the same reference rule.
+ *
  * @module
  */
 import { DangerzoneError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
 import { parseManifest, type RawManifest } from "../oci/manifest.ts";
 import type { Reference } from "../oci/reference.ts";
-import { encodeBase64 } from "../sigstore/_base64.ts";
-import { type VerifiedBundle, verifyBundle } from "../sigstore/bundle_verifier.ts";
 import {
-  COSIGN_SIGN_PREDICATE_TYPE,
-  type DiscoveredBundle,
-  discoverSignatures,
-  type SignatureSource,
-} from "../sigstore/discovery.ts";
+  bundleEntryFromBytes,
+  type VerifiedBundleSignature,
+  verifyCosignBundleSignature,
+} from "../sigstore/bundle_signature.ts";
+import { type DiscoveredBundle, discoverSignatures, type SignatureSource } from "../sigstore/discovery.ts";
 import {
   type LogPosition,
   requireVerified,
   type SignatureResult,
+  type VerifiedImageSignature,
+  verifiedLogEntries,
   verifiedLogPositions,
   verifyCosignSignatures,
 } from "../sigstore/policy.ts";
 import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
 import { checkRollback, type LogState } from "../store/log_state.ts";
-import { enforceReference, expectedRepository } from "./_reference_policy.ts";
+import { enforceReference, expectedRepository, normaliseRepository } from "./_reference_policy.ts";
 import { legacyLogIdOf, logStateOf, type UpdateContext } from "./context.ts";
 
 export { expectedRepository, normaliseRepository } from "./_reference_policy.ts";
@@ -57,7 +62,7 @@ export interface SignatureReport {
   readonly logIndex: number | null;
   /** Verified integration time (Unix seconds). */
   readonly integratedTime: number | null;
-  /** The signed docker-reference (null for bundles, whose statement names none). */
+  /** The signed docker-reference (null for a bundle whose statement names none, as cosign v3 writes). */
   readonly dockerReference: string | null;
   /** Why it was rejected. */
   readonly error: { readonly code: string; readonly message: string } | null;
@@ -75,15 +80,18 @@ export interface RemoteVerification {
   readonly platformDigests: readonly Digest[];
   /** The repository the signed docker-reference had to name (normalised). */
   readonly expectedReference: string;
-  /** The key-based signatures that verified and passed the reference policy (what may be stored). */
-  readonly verified: readonly VerifiedCosignSignature[];
+  /**
+   * Every signature that verified and passed the reference policy, legacy and bundle alike (what may be
+   * stored and counts for anti-rollback): legacy ones first, then bundles.
+   */
+  readonly verified: readonly VerifiedImageSignature[];
   /**
    * The untrusted raw entries (`cosign download signature` JSON text, as received) of the VERIFIED
    * signatures only, in the order of {@linkcode RemoteVerification.verified}.
    */
   readonly verifiedEntries: readonly { readonly index: number; readonly raw: string }[];
-  /** Sigstore bundles (cosign v3) that verified; reported, not stored (the store holds cosign entries). */
-  readonly verifiedBundles: readonly VerifiedBundle[];
+  /** The cosign v3 bundle signatures among {@linkcode RemoteVerification.verified}. */
+  readonly verifiedBundles: readonly VerifiedBundleSignature[];
   /** One report per discovered signature, in discovery order. */
   readonly reports: readonly SignatureReport[];
   /** The verified log positions (highest index per log) of `verified`. */
@@ -134,8 +142,12 @@ export async function verifyRemoteImage(
   const entries = found.cosign.map((c) => c.entry);
   const verdict = await verifyCosignSignatures(entries, ctx, { digest });
   const results: SignatureResult[] = verdict.results.map((r) => enforceReference(r, expectedReference));
-  const accepted = results.flatMap((r) => "verified" in r ? [r.verified] : []);
-  const bundleResults = found.bundles.map((b) => verifyDiscoveredBundle(ctx, b, digest));
+  const acceptedLegacy: VerifiedCosignSignature[] = results.flatMap((r) =>
+    "verified" in r ? [r.verified] : []
+  );
+  const bundleResults = found.bundles.map((b) => verifyDiscoveredBundle(ctx, b, digest, expectedReference));
+  const acceptedBundles = bundleResults.flatMap((b) => b.verified === undefined ? [] : [b.verified]);
+  const accepted: VerifiedImageSignature[] = [...acceptedLegacy, ...acceptedBundles];
 
   const sourceOf = new Map(found.cosign.map((c) => [c.entry.index, c.source]));
   const reports: SignatureReport[] = [
@@ -144,24 +156,14 @@ export async function verifyRemoteImage(
   ].sort((a, b) => a.index - b.index);
 
   if (accepted.length === 0) {
-    const verifiedBundles = bundleResults.filter((b) => b.verified !== undefined).length;
-    if (entries.length === 0 && verifiedBundles > 0) {
-      throw new DangerzoneError(
-        "POLICY_REJECTED",
-        `${verifiedBundles} cosign v3 bundle signature(s) of ${digest} verified, but no key-based cosign ` +
-          "signature: the signature store shared with Dangerzone and its anti-rollback state hold only those",
-        { hint: "sign the image with cosign's legacy signature format as well (--new-bundle-format=false)" },
-      );
-    }
-    if (entries.length === 0) {
-      const firstBundle = bundleResults[0]?.error;
-      if (firstBundle !== undefined) {
-        throw new DangerzoneError(firstBundle.code, `the bundle signature: ${firstBundle.message}`, {
-          cause: firstBundle,
-        });
-      }
-    }
-    requireVerified({ results, verified: accepted });
+    // Nothing verified: the first failure in discovery order names the rule that failed.
+    const failures: SignatureResult[] = [
+      ...results,
+      ...bundleResults.flatMap((b) =>
+        b.error === undefined ? [] : [{ index: b.report.index, error: b.error }]
+      ),
+    ].sort((a, b) => a.index - b.index);
+    requireVerified({ results: failures, verified: [] });
   }
 
   // 3. Anti-rollback: only verified log positions count; lower everywhere = ROLLBACK.
@@ -177,13 +179,13 @@ export async function verifyRemoteImage(
     platformDigests,
     expectedReference,
     verified: accepted,
-    verifiedEntries: accepted.map((v, i) => ({ index: i, raw: v.raw })),
-    verifiedBundles: bundleResults.flatMap((b) => b.verified === undefined ? [] : [b.verified]),
+    verifiedEntries: acceptedLegacy.map((v, i) => ({ index: i, raw: v.raw })),
+    verifiedBundles: acceptedBundles,
     reports,
     positions: verifiedLogPositions(accepted),
     installed,
     freshness,
-    newestIntegratedTime: Math.max(...accepted.map((v) => v.integratedTime)),
+    newestIntegratedTime: Math.max(...accepted.flatMap(verifiedLogEntries).map((e) => e.integratedTime)),
   };
 }
 
@@ -226,37 +228,34 @@ function rejected(
 
 interface BundleResult {
   report: SignatureReport;
-  verified?: VerifiedBundle;
+  verified?: VerifiedBundleSignature;
   error?: DangerzoneError;
 }
 
 /**
- * A cosign v3 image signature: a DSSE bundle signed by the trusted key whose in-toto statement has the
- * image digest as subject (checked by `verifyBundle`) and the cosign sign predicate type.
+ * A cosign v3 image signature (`bundle_signature.ts`: trusted key, trusted root's logs, statement for
+ * exactly this digest), then the reference rule on its subject name when it carries one.
  */
-function verifyDiscoveredBundle(ctx: UpdateContext, b: DiscoveredBundle, digest: Digest): BundleResult {
+function verifyDiscoveredBundle(
+  ctx: UpdateContext,
+  b: DiscoveredBundle,
+  digest: Digest,
+  expectedReference: string,
+): BundleResult {
   try {
-    const verified = verifyBundle(b.untrustedBytes, {
-      artifact: { digest },
-      policy: { kind: "key", publicKeyPem: spkiPem(ctx.publicKey.spki) },
-      ...(ctx.trustedRoot === undefined ? {} : { trustedRoot: ctx.trustedRoot }),
-    });
-    if (verified.content !== "dsseEnvelope" || verified.statement === undefined) {
+    const verified = verifyCosignBundleSignature(
+      bundleEntryFromBytes(b.untrustedBytes, b.index),
+      { publicKey: ctx.publicKey, trustedRoot: ctx.trustedRoot },
+      { digest },
+    );
+    const signed = verified.dockerReference;
+    if (signed !== null && normaliseRepository(signed) !== expectedReference) {
       throw new DangerzoneError(
-        "PAYLOAD_INVALID",
-        "rule 2 (payload): the bundle holds a message signature, not a cosign image signature statement",
+        "POLICY_REFERENCE_MISMATCH",
+        `rule 2 (payload): the signed subject name is "${signed.slice(0, 120)}", not "${expectedReference}"`,
+        { hint: "if you pull through a mirror, name the signed repository with --identity" },
       );
     }
-    if (verified.statement.predicateType !== COSIGN_SIGN_PREDICATE_TYPE) {
-      throw new DangerzoneError(
-        "PAYLOAD_INVALID",
-        `rule 2 (payload): the statement's predicate type is "${
-          verified.statement.predicateType.slice(0, 80)
-        }", not "${COSIGN_SIGN_PREDICATE_TYPE}"`,
-      );
-    }
-    const entry = verified.tlogEntries[0];
-    const logIndex = entry === undefined ? null : Number(entry.logIndex);
     return {
       verified,
       report: {
@@ -264,10 +263,10 @@ function verifyDiscoveredBundle(ctx: UpdateContext, b: DiscoveredBundle, digest:
         source: b.source,
         kind: "bundle",
         verdict: "verified",
-        logId: entry?.logId ?? null,
-        logIndex: logIndex !== null && Number.isSafeInteger(logIndex) ? logIndex : null,
-        integratedTime: entry?.integratedTime ?? null,
-        dockerReference: null,
+        logId: verified.logId,
+        logIndex: verified.logIndex,
+        integratedTime: verified.integratedTime,
+        dockerReference: signed,
         error: null,
       },
     };
@@ -279,9 +278,4 @@ function verifyDiscoveredBundle(ctx: UpdateContext, b: DiscoveredBundle, digest:
     );
     return { error, report: rejected(b.index, b.source, "bundle", error) };
   }
-}
-
-function spkiPem(spki: Uint8Array): string {
-  const b64 = encodeBase64(spki).replace(/(.{64})/g, "$1\n").replace(/\n$/, "");
-  return `-----BEGIN PUBLIC KEY-----\n${b64}\n-----END PUBLIC KEY-----\n`;
 }
