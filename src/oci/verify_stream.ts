@@ -167,3 +167,22 @@ export function verifyStream(
     },
   });
 }
+
+const selfVerifying = new WeakMap<ReadableStream<Uint8Array>, Expected>();
+
+/**
+ * Marks `stream` as one that checks its own bytes against `expected` and errors at its end unless
+ * they match (e.g. a blob read from an OCI layout through a {@linkcode BlobVerifier}). A consumer
+ * expecting the very same digest and size may then skip hashing the bytes a second time; it must
+ * still count them and treat them as usable only once the stream closed cleanly. Returns `stream`.
+ */
+export function markSelfVerifying<T extends ReadableStream<Uint8Array>>(stream: T, expected: Expected): T {
+  selfVerifying.set(stream, { digest: expected.digest, size: expected.size });
+  return stream;
+}
+
+/** True for a stream marked by {@linkcode markSelfVerifying} with exactly this digest and size. */
+export function isSelfVerifying(stream: ReadableStream<Uint8Array>, expected: Expected): boolean {
+  const mark = selfVerifying.get(stream);
+  return mark !== undefined && mark.digest === expected.digest && mark.size === expected.size;
+}
