@@ -3,6 +3,12 @@ import { DangerzoneError } from "../../src/errors.ts";
 import { verifyCosignSignatures } from "../../src/sigstore/policy.ts";
 import type { VerifiedCosignSignature } from "../../src/sigstore/verifier.ts";
 import { checkRollback, LogStateStore } from "../../src/store/log_state.ts";
+import {
+  type VerifiedBundleSignature,
+  verifyCosignBundleSignature,
+} from "../../src/sigstore/bundle_signature.ts";
+import { parseTrustedRoot } from "../../src/sigstore/trusted_root.ts";
+import { signImageBundle, TestRekorLog, testTrustedRoot } from "../_helpers/sigstore_signer.ts";
 import { craftEntry, createTestKey, entriesOf, trustFor, world } from "../sigstore/_craft.ts";
 
 async function verified(
@@ -99,4 +105,45 @@ Deno.test("checkRollback() with no state is newer and without verified signature
     () => checkRollback({ logs: new Map(), legacyLastLogIndex: null }, []),
     (e: unknown) => e instanceof DangerzoneError && e.code === "INTERNAL",
   );
+});
+
+async function bundleVerified(log: TestRekorLog, integratedTime: number): Promise<VerifiedBundleSignature> {
+  const w = await world();
+  const b = signImageBundle({ digest: w.digest, publisher: w.publisher, log, integratedTime });
+  const trust = { publicKey: w.trust.publicKey, trustedRoot: parseTrustedRoot(testTrustedRoot([log])) };
+  return verifyCosignBundleSignature({ index: 0, raw: b.json }, trust, { digest: w.digest });
+}
+
+Deno.test("LogStateStore counts bundle entries per log ID, beside legacy signatures", async () => {
+  await withTempDir(async (dir) => {
+    const w = await world();
+    const v1 = new TestRekorLog({ key: createTestKey(), indexOffset: 500 });
+    const state = new LogStateStore(dir, { legacyLogId: w.rekor.spkiSha256 });
+    const bundle = await bundleVerified(v1, 1_800_000_000);
+    assert.equal(await state.check([bundle]), "newer");
+    await state.record([bundle]);
+    // A bundle in a log that is not the legacy one never moves Dangerzone's last_log_index.
+    await assert.rejects(Deno.stat(state.lastLogIndexPath), Deno.errors.NotFound);
+    assert.equal((await state.read()).logs.get(v1.logId)?.logIndex, bundle.logIndex);
+    assert.equal(await state.check([bundle]), "up-to-date");
+
+    // The same log earlier in its life: a lower bundle index is a rollback.
+    const earlier = new TestRekorLog({ key: v1.key, indexOffset: 0 });
+    await assert.rejects(state.check([await bundleVerified(earlier, 1_700_000_000)]), isRollback);
+
+    // A shard with its own declared log ID, restarting at 0, later in time: newer, not a rollback.
+    const shard = new TestRekorLog({ key: createTestKey(), logId: "5e".repeat(32), prefill: 0 });
+    const fresh = await bundleVerified(shard, 1_900_000_000);
+    assert.equal(fresh.logIndex, 0);
+    assert.equal(await state.check([fresh]), "newer");
+    // ... but earlier in time than what is installed: refused.
+    await assert.rejects(state.check([await bundleVerified(shard, 1_600_000_000)]), isRollback);
+
+    // Legacy signatures and bundles mix: each log is compared on its own. The legacy log is new to the
+    // state but its entry predates the installed bundle's time, so only the bundle's equal index decides.
+    const legacy = await verified({ logIndex: 42 });
+    assert.equal(await state.check([...legacy, bundle]), "up-to-date");
+    await state.record([...legacy, bundle]);
+    assert.equal(await Deno.readTextFile(state.lastLogIndexPath), "42");
+  });
 });

@@ -4,6 +4,11 @@ import { parseSignatureList } from "../../src/sigstore/cosign_signature.ts";
 import { verifyCosignSignatures } from "../../src/sigstore/policy.ts";
 import { SignatureStore } from "../../src/store/signature_store.ts";
 import { writeFileAtomic } from "../../src/store/_atomic_write.ts";
+import { verifyCosignBundleSignature } from "../../src/sigstore/bundle_signature.ts";
+import { parsePublicKeyPem } from "../../src/sigstore/keys.ts";
+import { parseTrustedRoot } from "../../src/sigstore/trusted_root.ts";
+import { createTestKey } from "../_helpers/cosign_signer.ts";
+import { signImageBundle, TestRekorLog, testTrustedRoot } from "../_helpers/sigstore_signer.ts";
 import { craftEntry, entriesOf, trustFor, world } from "../sigstore/_craft.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -100,5 +105,66 @@ Deno.test("writeFileAtomic() readers never see a torn file during concurrent rew
     }
     await writer;
     assert.ok(reads > 0);
+  });
+});
+
+async function bundleSignature(w: Awaited<ReturnType<typeof world>>, log: TestRekorLog) {
+  const b = signImageBundle({ digest: w.digest, publisher: w.publisher, log });
+  const trust = {
+    publicKey: await parsePublicKeyPem(new TextEncoder().encode(w.publisher.publicPem)),
+    trustedRoot: parseTrustedRoot(testTrustedRoot([log])),
+  };
+  return { b, trust, v: verifyCosignBundleSignature({ index: 0, raw: b.json }, trust, { digest: w.digest }) };
+}
+
+Deno.test("SignatureStore.write() keeps cosign v3 bundles in <digest>.bundles.json beside the legacy list", async () => {
+  await withTempDir(async (dir) => {
+    const w = await world();
+    const log = new TestRekorLog({ key: createTestKey() });
+    const { b, trust, v } = await bundleSignature(w, log);
+    const store = new SignatureStore(dir);
+    const keyFileSha = w.trust.publicKey.fileSha256 ?? "";
+    const hex = w.digest.slice(7);
+
+    // Bundle only: the bundle file, and no legacy file (Dangerzone's reader is never given a fake list).
+    const path = await store.write([v]);
+    assert.equal(path, `${dir}/signatures/${keyFileSha}/${hex}.bundles.json`);
+    assert.equal(await store.readUntrusted(keyFileSha, w.digest), null);
+    const read = await store.readUntrustedBundles(keyFileSha, w.digest);
+    assert.deepEqual(read, [{ index: 0, raw: b.json }]);
+    assert.deepEqual(await store.listDigests(keyFileSha), [w.digest]);
+    // What was stored verifies again.
+    const again = verifyCosignBundleSignature(read?.[0] ?? { index: 0, raw: "" }, trust, {
+      digest: w.digest,
+    });
+    assert.equal(again.logIndex, v.logIndex);
+
+    // Both kinds: each in its own file; the legacy file is what Dangerzone reads, exactly as before.
+    const entries = entriesOf(await craftEntry({ logIndex: 3 }));
+    const legacy = (await verifyCosignSignatures(entries, w.trust, { digest: w.digest })).verified;
+    assert.equal(await store.write([...legacy, v]), `${dir}/signatures/${keyFileSha}/${hex}.json`);
+    assert.equal(
+      new TextDecoder().decode(await store.readUntrusted(keyFileSha, w.digest) ?? new Uint8Array()),
+      `[${entries[0]?.raw}]`,
+    );
+    assert.equal((await store.readUntrustedBundles(keyFileSha, w.digest))?.length, 1);
+    assert.deepEqual(await store.listDigests(keyFileSha), [w.digest]);
+  });
+});
+
+Deno.test("SignatureStore.readUntrustedBundles() refuses a damaged bundle file with STORE_INVALID", async () => {
+  await withTempDir(async (dir) => {
+    const w = await world();
+    const store = new SignatureStore(dir);
+    const keyFileSha = w.trust.publicKey.fileSha256 ?? "";
+    const path = store.bundlesPathFor(keyFileSha, w.digest);
+    for (const bad of ["{}", "[1]", '[{"a":1,"a":2}]', "[{}] x"]) {
+      await writeFileAtomic(path, new TextEncoder().encode(bad));
+      await assert.rejects(
+        store.readUntrustedBundles(keyFileSha, w.digest),
+        (e: unknown) => e instanceof DangerzoneError && e.code === "STORE_INVALID",
+        bad,
+      );
+    }
   });
 });
