@@ -12,7 +12,15 @@ import {
   normaliseRepository,
   verifyRemoteImage,
 } from "../../src/update/verify_remote.ts";
+import { parseTrustedRoot } from "../../src/sigstore/trusted_root.ts";
+import { createTestKey } from "../_helpers/cosign_signer.ts";
 import { makeTempDir } from "../_helpers/process.ts";
+import {
+  pushBundleReferrers,
+  signImageBundle,
+  TestRekorLog,
+  testTrustedRoot,
+} from "../_helpers/sigstore_signer.ts";
 import { startSignedRegistry } from "./_fixture.ts";
 
 Deno.test("normaliseRepository() normalises Docker Hub aliases, case and tags; rejects junk", () => {
@@ -57,4 +65,41 @@ Deno.test("verifyRemoteImage() counts only verified signatures for positions and
   // With another identity every signature fails the reference rule: refused, code names the rule.
   using mirrored = await sr.context(`${sr.reg.host}/sandbox/app:v1`, data.path, { identity: "ghcr.io/x/y" });
   await assert.rejects(verifyRemoteImage(mirrored), (e) => isDangerzoneError(e, "POLICY_REFERENCE_MISMATCH"));
+});
+
+Deno.test("verifyRemoteImage() counts legacy signatures and cosign v3 bundles alike, per log", async () => {
+  await using sr = await startSignedRegistry("plain");
+  await using data = makeTempDir("remote-bundles");
+  const img = await sr.pushBusybox("sandbox/both", "v1", "both formats");
+  const t0 = Math.floor(Date.now() / 1000) - 1000;
+  await sr.sign(img.digest, { repository: "sandbox/both", logIndex: 7, integratedTime: t0 });
+  const log = new TestRekorLog({ key: createTestKey(), indexOffset: 300 });
+  const good = signImageBundle({ digest: img.digest, publisher: sr.publisher, log, integratedTime: t0 + 10 });
+  const stranger = signImageBundle({ digest: img.digest, publisher: createTestKey(), log });
+  const subject = { mediaType: img.mediaType, digest: img.digest, size: img.size };
+  await pushBundleReferrers(sr.clientOptions, `${sr.reg.host}/sandbox/both`, subject, [
+    good.json,
+    stranger.json,
+  ]);
+  const trustedRoot = parseTrustedRoot(testTrustedRoot([log]));
+  using ctx = await sr.context(`${sr.reg.host}/sandbox/both:v1`, data.path, { trustedRoot });
+  const remote = await verifyRemoteImage(ctx);
+  assert.equal(remote.verified.length, 2);
+  assert.equal(remote.verifiedBundles.length, 1);
+  assert.equal(remote.verifiedEntries.length, 1);
+  assert.deepEqual(
+    remote.reports.map((r) => [r.kind, r.verdict, r.error?.code ?? null]),
+    [["cosign", "verified", null], ["bundle", "verified", null], ["bundle", "rejected", "SIGNATURE_INVALID"]],
+  );
+  assert.deepEqual(
+    remote.positions.map((p) => [p.logId, p.logIndex]).sort(),
+    [[sr.rekor.spkiSha256, 7], [log.logId, good.logIndex]].sort(),
+  );
+  assert.equal(remote.newestIntegratedTime, t0 + 10);
+
+  // Without the bundle's log in the trust root, only the legacy signature counts.
+  using production = await sr.context(`${sr.reg.host}/sandbox/both:v1`, data.path);
+  const legacyOnly = await verifyRemoteImage(production);
+  assert.equal(legacyOnly.verified.length, 1);
+  assert.deepEqual(legacyOnly.positions.map((p) => p.logIndex), [7]);
 });
