@@ -24,11 +24,24 @@ const MAX_TRAILING_BYTES = 1 << 20;
 /** Something bytes can be read from: a `ReadableStream` or an object with Deno's `read()` (a file). */
 export type TarSource = ReadableStream<Uint8Array> | { read(p: Uint8Array): Promise<number | null> };
 
+/**
+ * A source that can also seek (a regular file, e.g. `Deno.FsFile`): {@linkcode TarParser.skip} then
+ * seeks over a body instead of reading it, and checks it against the source's size.
+ */
+export interface SeekableTarSource {
+  /** Reads into `p`; null at the end. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Moves the position (`Deno.SeekMode.Current` is used). */
+  seek(offset: number, whence: Deno.SeekMode): Promise<number>;
+}
+
 /** The kind of an entry, from its type flag. Links, devices and fifos are refused before this. */
 export type TarEntryType = "file" | "directory";
 
 /** One entry's header, after pax overrides. `name` is untrusted. */
 export interface TarEntryHeader {
+  /** Offset of the entry's body from the start of the source. */
+  offset: number;
   /** The untrusted entry name (pax `path` if present, else ustar prefix + name). */
   untrustedName: string;
   /** Regular file or directory. */
@@ -52,10 +65,19 @@ function invalid(message: string, cause?: unknown): DangerzoneError {
 class SourceReader {
   readonly #next: () => Promise<Uint8Array | null>;
   readonly #close: () => Promise<void>;
+  readonly #seek: ((n: number) => Promise<void>) | undefined;
+  readonly #size: number | undefined;
   #chunk: Uint8Array = new Uint8Array(0);
   #eof = false;
+  #position = 0;
 
-  constructor(source: TarSource) {
+  constructor(source: TarSource, size: number | undefined) {
+    this.#size = size;
+    this.#seek = size !== undefined && isSeekable(source)
+      ? async (n) => {
+        await source.seek(n, Deno.SeekMode.Current);
+      }
+      : undefined;
     if (source instanceof ReadableStream) {
       const reader = chunkReader(source);
       this.#next = () => reader.read();
@@ -89,7 +111,40 @@ class SourceReader {
     const n = Math.min(max, this.#chunk.length);
     const out = this.#chunk.subarray(0, n);
     this.#chunk = this.#chunk.subarray(n);
+    this.#position += n;
     return out;
+  }
+
+  /** Bytes handed out (or skipped) so far: the offset of the next byte in the source. */
+  get position(): number {
+    return this.#position;
+  }
+
+  /**
+   * Passes over `n` bytes; false when the input ends first. A seekable source of known size seeks
+   * over what is not buffered (never reading it); other sources are read through.
+   */
+  async discard(n: number): Promise<boolean> {
+    const buffered = Math.min(n, this.#chunk.length);
+    this.#chunk = this.#chunk.subarray(buffered);
+    this.#position += buffered;
+    let rest = n - buffered;
+    if (rest > 0 && this.#seek !== undefined && this.#size !== undefined && !this.#eof) {
+      if (this.#position + rest > this.#size) return false;
+      try {
+        await this.#seek(rest);
+      } catch (cause) {
+        throw invalid("seeking in the archive failed", cause);
+      }
+      this.#position += rest;
+      rest = 0;
+    }
+    while (rest > 0) {
+      const chunk = await this.take(rest);
+      if (chunk === null) return false;
+      rest -= chunk.length;
+    }
+    return true;
   }
 
   /** Exactly `n` bytes, or `complete: false` when the input ends first. */
@@ -112,6 +167,10 @@ class SourceReader {
   close(): Promise<void> {
     return this.#close();
   }
+}
+
+function isSeekable(source: TarSource): source is SeekableTarSource {
+  return !(source instanceof ReadableStream) && typeof Reflect.get(source, "seek") === "function";
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -219,6 +278,11 @@ export interface TarParserLimits {
   maxEntries: number;
   /** Largest single entry body accepted, in bytes. */
   maxEntryBytes: number;
+  /**
+   * The source's size, for a {@linkcode SeekableTarSource}: bodies are then skipped by seeking, and a
+   * body that would end past it is a truncated archive.
+   */
+  sourceSize?: number;
 }
 
 /**
@@ -237,7 +301,7 @@ export class TarParser {
 
   /** Starts parsing `source`. */
   constructor(source: TarSource, limits: TarParserLimits) {
-    this.#in = new SourceReader(source);
+    this.#in = new SourceReader(source, limits.sourceSize);
     this.#limits = limits;
   }
 
@@ -360,7 +424,7 @@ export class TarParser {
         this.#padding = (BLOCK - (size % BLOCK)) % BLOCK;
         this.#current = shown;
       }
-      return { untrustedName, type, size };
+      return { offset: this.#in.position, untrustedName, type, size };
     }
   }
 
@@ -407,13 +471,11 @@ export class TarParser {
     return copy;
   }
 
-  /** Discards the body. */
+  /** Passes over the body without handing it out (seeking over it in a seekable source). */
   async skip(): Promise<void> {
-    while (this.#remaining > 0) {
-      const chunk = await this.#in.take(this.#remaining);
-      if (chunk === null) throw invalid(`archive is truncated inside entry '${this.#current ?? ""}'`);
-      this.#remaining -= chunk.length;
-    }
+    const complete = await this.#in.discard(this.#remaining);
+    if (!complete) throw invalid(`archive is truncated inside entry '${this.#current ?? ""}'`);
+    this.#remaining = 0;
     await this.#endEntry();
   }
 

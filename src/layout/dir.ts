@@ -19,6 +19,7 @@ import { BlobVerifier } from "../oci/verify_stream.ts";
 import { dirname, ioError, randomSuffix, syncDir, writeAll, writeFileAtomic } from "./_atomic_file.ts";
 import { assertOciLayoutFile, MAX_OCI_LAYOUT_BYTES, OCI_LAYOUT_BYTES } from "./_oci_layout_file.ts";
 import { chunkReader, markSelfVerifying } from "./_byte_stream.ts";
+import type { UnverifiedBlobReader } from "./image_tar_stream.ts";
 import { blobRelativePath, type MetadataName } from "./_safe_path.ts";
 import { parseStrictJson } from "./_strict_json.ts";
 
@@ -227,6 +228,61 @@ export class OciLayoutDir implements ContentStore {
       },
     });
     return markSelfVerifying(stream, desc);
+  }
+
+  /**
+   * The blob file's bytes, NOT verified: only for a consumer that hashes every byte itself before
+   * using it ({@linkcode ImageTarStream}). Absent: `ARCHIVE_INVALID`; wrong size: `SIZE_MISMATCH`;
+   * the file must still be a regular file.
+   */
+  async openUnverifiedBlob(desc: Descriptor): Promise<UnverifiedBlobReader> {
+    const path = this.blobPath(desc.digest);
+    const size = await this.statBlob(desc.digest);
+    if (size === undefined) throw missing(this.path, desc.digest);
+    if (size !== desc.size) {
+      throw new DangerzoneError(
+        "SIZE_MISMATCH",
+        `${labelOf(desc.digest)} in ${this.path} has ${size} bytes, its descriptor says ${desc.size}`,
+      );
+    }
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { read: true });
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) throw missing(this.path, desc.digest, err);
+      throw ioError(err, `opening ${path}`);
+    }
+    let open = true;
+    const close = () => {
+      if (open) {
+        open = false;
+        file.close();
+      }
+    };
+    let position = 0;
+    const layoutPath = this.path;
+    return {
+      readSync(into: Uint8Array): number {
+        const want = Math.min(into.length, desc.size - position);
+        if (want <= 0 || !open) return 0;
+        let n: number | null;
+        try {
+          n = file.readSync(into.subarray(0, want));
+        } catch (err) {
+          close();
+          throw ioError(err, `reading ${path}`);
+        }
+        if (n === null || n === 0) {
+          close();
+          throw new DangerzoneError("SHORT_READ", `${labelOf(desc.digest)} in ${layoutPath} ended early`, {
+            hint: "the layout changed while being read; do not use it",
+          });
+        }
+        position += n;
+        return n;
+      },
+      close,
+    };
   }
 
   /** True only when the blob exists as a regular file with the right size AND its bytes hash to the digest. */

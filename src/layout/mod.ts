@@ -9,3 +9,5 @@ export * from "./tar_reader.ts";
 export * from "./tar_writer.ts";
 export * from "./archive_index.ts";
 export * from "./blob_check.ts";
+export * from "./archive_file.ts";
+export * from "./image_tar_stream.ts";

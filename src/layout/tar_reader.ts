@@ -15,25 +15,12 @@
  */
 import { DangerzoneError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
-import { assertOciLayoutFile, MAX_OCI_LAYOUT_BYTES } from "./_oci_layout_file.ts";
-import { classifyArchivePath, displayName, type MetadataName } from "./_safe_path.ts";
-import { parseStrictJson } from "./_strict_json.ts";
-import { type TarEntryHeader, TarParser, type TarSource } from "./_tar_parse.ts";
-import { MAX_INDEX_BYTES, type OciLayoutDir } from "./dir.ts";
+import { type ArchiveReadOptions, invalidArchive, walkOciArchive } from "./_archive_walk.ts";
+import type { TarParser, TarSource } from "./_tar_parse.ts";
+import type { OciLayoutDir } from "./dir.ts";
 
 export type { TarSource } from "./_tar_parse.ts";
-
-/** Limits of {@linkcode readOciArchive}; every one has a safe default. */
-export interface ArchiveReadOptions {
-  /** Most entries (files and directories), default 10 000. */
-  maxEntries?: number;
-  /** Largest single blob, default 32 GiB. */
-  maxEntryBytes?: number;
-  /** Most blob bytes in total, default 64 GiB. */
-  maxTotalBytes?: number;
-  /** Largest `index.json` / `dangerzone.json`, default 4 MiB. */
-  maxIndexBytes?: number;
-}
+export type { ArchiveReadOptions } from "./_archive_walk.ts";
 
 /** What an archive held, once read and extracted. The JSON files are checked only for being strict JSON. */
 export interface ArchiveContents {
@@ -47,15 +34,6 @@ export interface ArchiveContents {
   blobs: Map<Digest, number>;
   /** The entry names in archive order, without the `./` prefix (directories end in `/`). */
   entries: string[];
-}
-
-const GiB = 1024 * 1024 * 1024;
-
-function invalid(message: string, cause?: unknown): DangerzoneError {
-  return new DangerzoneError("ARCHIVE_INVALID", message, {
-    hint: "the archive is damaged or was not made by prepare-archive or cosign save; do not use it",
-    ...(cause === undefined ? {} : { cause }),
-  });
 }
 
 /**
@@ -77,65 +55,22 @@ export async function readOciArchive(
   staging: OciLayoutDir,
   options: ArchiveReadOptions = {},
 ): Promise<ArchiveContents> {
-  const maxTotal = options.maxTotalBytes ?? 64 * GiB;
-  const maxIndex = options.maxIndexBytes ?? MAX_INDEX_BYTES;
-  const parser = new TarParser(source, {
-    maxEntries: options.maxEntries ?? 10_000,
-    maxEntryBytes: options.maxEntryBytes ?? 32 * GiB,
-  });
-  const seen = new Set<string>();
-  const entries: string[] = [];
-  const metadata = new Map<MetadataName, Uint8Array>();
   const blobs = new Map<Digest, number>();
-  let total = 0;
-  try {
-    while (true) {
-      const header: TarEntryHeader | null = await parser.next();
-      if (header === null) break;
-      const entry = classifyArchivePath(header.untrustedName, header.type === "directory");
-      const key = entry.kind === "directory" ? `${entry.name}/` : entry.name;
-      const shown = displayName(header.untrustedName);
-      if (seen.has(key)) throw invalid(`archive entry '${shown}' appears twice`);
-      seen.add(key);
-      entries.push(key);
-      switch (entry.kind) {
-        case "directory":
-          break;
-        case "metadata": {
-          const cap = entry.name === "oci-layout" ? MAX_OCI_LAYOUT_BYTES : maxIndex;
-          if (header.size > cap) {
-            throw invalid(`archive entry '${shown}' is ${header.size} bytes, over the ${cap}-byte cap`);
-          }
-          const raw = await parser.readAll(cap);
-          if (entry.name === "oci-layout") assertOciLayoutFile(raw, "archive");
-          else parseStrictJson(raw, entry.name);
-          metadata.set(entry.name, raw);
-          break;
-        }
-        case "blob": {
-          total += header.size;
-          if (total > maxTotal) {
-            throw invalid(`archive holds more than ${maxTotal} bytes of blobs (at '${shown}')`);
-          }
-          await extractBlob(parser, staging, entry.digest, header.size, shown);
-          blobs.set(entry.digest, header.size);
-          break;
-        }
-      }
-    }
-  } finally {
-    await parser.close();
-  }
-  const index = metadata.get("index.json");
-  if (metadata.get("oci-layout") === undefined || index === undefined) {
-    throw invalid(
-      `archive is not an OCI image layout: it has no ${index === undefined ? "index.json" : "oci-layout"}`,
-    );
-  }
-  const dangerzone = metadata.get("dangerzone.json");
+  const walked = await walkOciArchive(source, options, async (blob, parser) => {
+    await extractBlob(parser, staging, blob.digest, blob.size, blob.shown);
+    blobs.set(blob.digest, blob.size);
+  });
+  const index = walked.untrustedIndexJson;
+  const dangerzone = walked.untrustedDangerzoneJson;
   await staging.writeMetadata("index.json", index);
   if (dangerzone !== undefined) await staging.writeMetadata("dangerzone.json", dangerzone);
-  return { layout: staging, untrustedIndexJson: index, untrustedDangerzoneJson: dangerzone, blobs, entries };
+  return {
+    layout: staging,
+    untrustedIndexJson: index,
+    untrustedDangerzoneJson: dangerzone,
+    blobs,
+    entries: walked.entries,
+  };
 }
 
 async function extractBlob(
@@ -149,7 +84,7 @@ async function extractBlob(
     await staging.putBlob({ mediaType: "application/octet-stream", digest, size }, parser.body());
   } catch (err) {
     if (err instanceof DangerzoneError && (err.code === "DIGEST_MISMATCH" || err.code === "SIZE_MISMATCH")) {
-      throw invalid(`archive entry '${shown}' does not hash to its name: ${err.message}`, err);
+      throw invalidArchive(`archive entry '${shown}' does not hash to its name: ${err.message}`, err);
     }
     throw err;
   }

@@ -2,10 +2,11 @@
  * `load-archive FILE [--force]`: verify an air-gapped archive completely, then load it. Every check runs
  * before anything reaches the container runtime, all under the data-directory lock:
  *
- * 1. The tar is read as one stream by {@linkcode readOciArchive} into a private staging layout in the
- *    data directory: absolute paths, `..`, links, devices, duplicates, names outside the OCI layout,
- *    oversized entries, too many entries, truncation and blobs whose bytes do not hash to their name are
- *    refused (a `cosign save` layout directory is read in place instead, every read verified).
+ * 1. The tar is walked once by {@linkcode OciArchiveFile.open}, in place (nothing is staged): absolute
+ *    paths, `..`, links, devices, duplicates, names outside the OCI layout, oversized entries, too many
+ *    entries, truncation are refused; the metadata files and every small blob (manifests, configs,
+ *    signature payloads) are read and hashed; large blobs (layers) are only located and seeked over.
+ *    A `cosign save` layout directory is read in place instead.
  * 2. {@linkcode parseArchiveIndex}: `index.json` equals `dangerzone.json` filtered to images, with exactly
  *    one image; {@linkcode assertBlobsComplete}: every blob the image, its signatures and attestations
  *    reference is present with the right size, manifests with the right digest.
@@ -13,14 +14,16 @@
  *    tool converts them) and are verified for the image digest with every rule and the reference policy;
  *    then the rollback rule, which `--force` alone bypasses (with a warning, and a confirmation when the
  *    caller supplies one: a TTY).
- * 4. Only the verified image (root, platform manifest, config, layers) streams from the staging layout
- *    into the runtime through {@linkcode copyImage} and an oci-archive generated on the fly, under a
- *    staging name; the runtime must report the verified digest; then the signatures and the log state
- *    are stored (each file atomically), the image is tagged with the signed docker-reference and the
- *    staging name removed.
+ * 4. Only the verified image (root, platform manifest, config, layers) streams from the archive file (by
+ *    offset) or the layout's files into the runtime through {@linkcode copyImage} and an
+ *    {@linkcode ImageTarStream}, under a staging name: the one pass that hashes the layers, and a blob
+ *    whose bytes do not match (the file changed since step 1) errors the stream before the runtime sees
+ *    its end, so nothing is loaded. The runtime must report the verified digest; then the signatures
+ *    and the log state are stored (each file atomically), the image is tagged with the signed
+ *    docker-reference and the staging name removed.
  *
  * Any failure: `ARCHIVE_INVALID` (exit 13), a verification code (exit 10) or `ROLLBACK` (exit 11), one
- * line; nothing loaded, the store unchanged, the staging layout removed.
+ * line; nothing loaded, the store unchanged.
  *
  * @module
  */
@@ -28,8 +31,10 @@ import { copyImage } from "../copy.ts";
 import { DangerzoneError, type ErrorCode, isDangerzoneError } from "../errors.ts";
 import { type ArchiveIndex, archiveRoots, CosignKind, parseArchiveIndex } from "../layout/archive_index.ts";
 import { assertBlobsComplete, type BlobRoot } from "../layout/blob_check.ts";
+import { OciArchiveFile } from "../layout/archive_file.ts";
 import { OciLayoutDir } from "../layout/dir.ts";
-import { type ArchiveReadOptions, readOciArchive } from "../layout/tar_reader.ts";
+import { ImageTarStream, type UnverifiedBlobSource } from "../layout/image_tar_stream.ts";
+import type { ArchiveReadOptions } from "../layout/tar_reader.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import { type Digest, digestHex } from "../oci/digest.ts";
 import { parseManifest } from "../oci/manifest.ts";
@@ -40,7 +45,6 @@ import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
 import { StoreLock } from "../store/lock.ts";
 import { checkRollback } from "../store/log_state.ts";
 import { verifySignatureManifests } from "./_archive_signatures.ts";
-import { OciArchiveStream } from "./_oci_archive_stream.ts";
 import { expectedRepository } from "./_reference_policy.ts";
 import { legacyLogIdOf, logStateOf, signatureStoreOf, type UpdateContext } from "./context.ts";
 import type { Progress } from "./progress.ts";
@@ -135,42 +139,34 @@ export async function loadArchive(
     });
   }
   const lock = await StoreLock.acquire(ctx.dataDir);
-  let stagingDir: string | undefined;
-  // A tar's blobs were all hashed while it was read; a directory's are hashed before the load.
-  let hashAll = false;
+  let archive: OciArchiveFile | undefined;
   try {
-    let layout: OciLayoutDir;
+    let layout: ArchiveSource;
     let index: ArchiveIndex;
     if (info.isDirectory) {
       ({ layout, index } = await asArchiveError(() => openLayoutDir(path)));
       options.onStep?.({ step: "read", form: index.form, blobs: (await layout.listBlobs()).length });
-      hashAll = true;
     } else {
-      stagingDir = await Deno.makeTempDir({ dir: ctx.dataDir, prefix: ".load-archive-" });
-      const staging = await OciLayoutDir.create(stagingDir);
-      ({ layout, index } = await asArchiveError(async () => {
-        using file = await Deno.open(path, { read: true });
-        const contents = await readOciArchive(file, staging, options.limits);
-        const parsed = parseArchiveIndex({
-          untrustedIndexJson: contents.untrustedIndexJson,
-          untrustedDangerzoneJson: contents.untrustedDangerzoneJson,
-        });
-        options.onStep?.({ step: "read", form: parsed.form, blobs: contents.blobs.size });
-        return { layout: contents.layout, index: parsed };
-      }));
+      archive = await asArchiveError(() => OciArchiveFile.open(path, options.limits));
+      layout = archive;
+      index = parseArchiveIndex(archive);
+      options.onStep?.({ step: "read", form: index.form, blobs: archive.blobCount });
     }
-    return await loadLocked(ctx, layout, index, { ...options, hashAll });
+    return await loadLocked(ctx, layout, index, options);
   } finally {
-    if (stagingDir !== undefined) await Deno.remove(stagingDir, { recursive: true }).catch(() => {});
+    archive?.close();
     await lock.release();
   }
 }
 
+/** What load-archive reads from: an archive file or a layout directory. */
+type ArchiveSource = (OciArchiveFile | OciLayoutDir) & UnverifiedBlobSource;
+
 async function loadLocked(
   ctx: UpdateContext,
-  layout: OciLayoutDir,
+  layout: ArchiveSource,
   index: ArchiveIndex,
-  options: LoadArchiveOptions & { hashAll: boolean },
+  options: LoadArchiveOptions,
 ): Promise<LoadedArchive> {
   const warnings: string[] = [];
   const warn = (message: string) => {
@@ -185,7 +181,6 @@ async function loadLocked(
       ...archiveRoots(index, [CosignKind.SIGNATURES, CosignKind.ATTESTATIONS]),
     ];
     await assertBlobsComplete(layout, roots);
-    if (options.hashAll) await assertImageBlobsHash(layout, chosen.manifest);
     return chosen;
   });
 
@@ -272,7 +267,7 @@ async function checkRollbackOrForce(
 
 /** The image to load: the archive's image manifest, or the one platform of its index that it carries. */
 async function chooseImage(
-  layout: OciLayoutDir,
+  layout: ArchiveSource,
   index: ArchiveIndex,
   wanted: Platform | undefined,
 ): Promise<{ manifest: Descriptor; platform: Platform | undefined }> {
@@ -298,23 +293,6 @@ async function chooseImage(
   return { manifest: entry, platform: normalizePlatform(entry.platform) };
 }
 
-/** Re-hashes the config and layers of `manifest` (a layout directory's blobs were not hashed on the way in). */
-async function assertImageBlobsHash(layout: OciLayoutDir, manifest: Descriptor): Promise<void> {
-  const parsed = parseManifest(await layout.getManifest(manifest), manifest.mediaType);
-  if (parsed.kind !== "manifest") return;
-  for (const d of [parsed.config, ...parsed.layers]) {
-    if (!(await layout.hasBlob(d))) {
-      throw new DangerzoneError(
-        "ARCHIVE_INVALID",
-        `blob ${d.digest} of the image does not hash to its digest`,
-        {
-          hint: "the layout was altered or damaged; do not use it",
-        },
-      );
-    }
-  }
-}
-
 /** Opens a `cosign save` (or unpacked archive) layout directory in place; every later read is verified. */
 async function openLayoutDir(path: string): Promise<{ layout: OciLayoutDir; index: ArchiveIndex }> {
   const layout = await OciLayoutDir.open(path);
@@ -329,10 +307,13 @@ async function openLayoutDir(path: string): Promise<{ layout: OciLayoutDir; inde
   return { layout, index };
 }
 
-/** Streams the verified image from the staging layout into the runtime under `staging` (as `upgrade` does). */
+/**
+ * Streams the verified image from the archive (or layout) into the runtime under `staging`, hashing
+ * each blob once on the way; a mismatch stops the runtime before the end of its input.
+ */
 async function loadVerified(
   runtime: ContainerRuntime,
-  layout: OciLayoutDir,
+  layout: ArchiveSource,
   options: {
     root: Descriptor;
     platform: Platform | undefined;
@@ -340,28 +321,26 @@ async function loadVerified(
     progress: Progress | undefined;
   },
 ): Promise<void> {
-  const archive = new OciArchiveStream();
-  const loading = runtime.load(archive.readable);
-  loading.catch((err) => archive.abort(err));
+  const tar = new ImageTarStream(layout, { onProgress: (n) => options.progress?.update(n) });
+  const loading = runtime.load(tar.readable);
+  loading.catch((err) => tar.abort(err));
   try {
-    // Every byte is verified again on the way (a file changed since it was checked stops the load).
     await asArchiveError(() =>
-      copyImage(layout, archive, {
+      copyImage(layout, tar, {
         root: { mediaType: options.root.mediaType, digest: options.root.digest, size: options.root.size },
         ...(options.platform === undefined ? {} : { platform: options.platform }),
         tag: options.staging,
         onPlan: (plan) => options.progress?.start("load", plan.totalBytes),
-        onProgress: (p) => options.progress?.update(p.done),
       })
     );
-    await archive.finish();
+    await tar.finish();
+    await asArchiveError(() => loading);
   } catch (err) {
-    archive.abort(err);
+    tar.abort(err);
     await loading.catch(() => {});
     await runtime.remove(options.staging).catch(() => false);
     throw err;
   }
-  await loading;
   options.progress?.end();
 }
 
