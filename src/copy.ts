@@ -23,6 +23,10 @@ import type { Descriptor, Platform } from "./oci/descriptor.ts";
 import { type Digest, sha256Digest } from "./oci/digest.ts";
 import { type ImageManifest, parseManifest, type RawManifest } from "./oci/manifest.ts";
 import { formatPlatform, selectPlatform } from "./oci/platform.ts";
+import { isSelfVerifying, markSelfVerifying } from "./oci/verify_stream.ts";
+
+/** Read size of a counted byte stream when its reader does not bring a buffer. */
+const COUNTED_CHUNK = 1024 * 1024;
 
 /**
  * Optional capability of a source: download a blob straight into a file, resuming a `.partial`
@@ -161,7 +165,7 @@ export async function copyImage(
       });
     } else {
       const stream = await src.getBlob(b, read);
-      await dst.putBlob(b, stream.pipeThrough(counter(report)), read);
+      await dst.putBlob(b, counted(stream, b, report), read);
     }
     done = base + b.size;
     report(b.size);
@@ -222,16 +226,58 @@ function sum(blobs: Descriptor[]): number {
   return unique(blobs).reduce((n, b) => n + b.size, 0);
 }
 
-/** Passes bytes through, reporting the running count. */
-function counter(report: (n: number) => void): TransformStream<Uint8Array, Uint8Array> {
+/**
+ * Passes bytes through, reporting the running count. A byte stream stays a byte stream whose BYOB
+ * reads go straight into the reader's buffer (a `TransformStream` would allocate a fresh chunk per
+ * read: measured +80 MB RSS for 1 GiB), and keeps a self-verifying mark for the same descriptor: it
+ * errors exactly when its source does.
+ */
+function counted(
+  stream: ReadableStream<Uint8Array>,
+  desc: Descriptor,
+  report: (n: number) => void,
+): ReadableStream<Uint8Array> {
   let n = 0;
-  return new TransformStream({
-    transform(chunk, controller) {
-      n += chunk.byteLength;
-      report(n);
-      controller.enqueue(chunk);
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = stream.getReader({ mode: "byob" });
+  } catch {
+    // not a byte stream
+  }
+  if (byob === undefined) {
+    return stream.pipeThrough(
+      new TransformStream({
+        transform(chunk, controller) {
+          n += chunk.byteLength;
+          report(n);
+          controller.enqueue(chunk);
+        },
+      }),
+    );
+  }
+  const reader = byob;
+  const out = new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: COUNTED_CHUNK,
+    async pull(controller) {
+      const request = controller.byobRequest;
+      const view = request?.view;
+      if (request === null || view === null || view === undefined) {
+        throw new DangerzoneError("INTERNAL", "no BYOB request in pull");
+      }
+      const { done, value } = await reader.read(
+        new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+      );
+      if (value === undefined) throw new DangerzoneError("INTERNAL", "a byte stream read gave no view");
+      n += value.byteLength;
+      if (value.byteLength > 0) report(n);
+      // after close(), the pending read is answered with the (empty) view on its moved buffer
+      if (done) controller.close();
+      request.respondWithNewView(value);
     },
+    cancel: (reason) => reader.cancel(reason),
   });
+  return isSelfVerifying(stream, desc) ? markSelfVerifying(out, desc) : out;
 }
 
 function isDownloader(x: ContentStore): x is ContentStore & BlobFileDownloader {

@@ -15,11 +15,20 @@ import type { ContentStore } from "../oci/content_store.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { type Digest, digestHex } from "../oci/digest.ts";
 import { MediaType } from "../oci/media_types.ts";
-import { verifyStream } from "../oci/verify_stream.ts";
+import { BlobVerifier, CountingVerifier, isSelfVerifying } from "../oci/verify_stream.ts";
 
 const REF_NAME = "org.opencontainers.image.ref.name";
 const OCI_LAYOUT = new TextEncoder().encode('{"imageLayoutVersion":"1.0.0"}');
 const BLOCK = 512;
+/** Size of each reusable read buffer. */
+const CHUNK = 1024 * 1024;
+/**
+ * Number of reusable read buffers. A chunk handed to the reader of `readable` is overwritten only
+ * after `RING - 1` later chunks were handed out: a consumer that writes each chunk before reading
+ * far ahead (the runtime adapter awaits every write; `pipeTo` holds at most two) never sees it
+ * change, and one that keeps chunks longer sees them detached (empty), never silently altered.
+ */
+const RING = 4;
 
 /** A ustar header: regular file or directory, mode 0644/0755, uid/gid 0, mtime 0 (names < 100 bytes). */
 function header(name: string, type: "file" | "directory", size: number): Uint8Array {
@@ -52,18 +61,35 @@ function header(name: string, type: "file" | "directory", size: number): Uint8Ar
   return h;
 }
 
+/** Reads a blob's chunks: BYOB into the archive's reusable buffers for a byte stream. */
+interface BlobChunks {
+  /** The next chunk, or null at the end. */
+  read(): Promise<Uint8Array | null>;
+  cancel(reason: unknown): Promise<void>;
+}
+
+/** Checks a blob's bytes: hashes them, or only counts them when the stream verifies itself. */
+interface BlobCheck {
+  update(chunk: Uint8Array): void;
+  finish(): void;
+}
+
 type Part =
   | { kind: "bytes"; bytes: Uint8Array }
   | {
     kind: "stream";
-    reader: ReadableStreamDefaultReader<Uint8Array>;
+    chunks: BlobChunks;
+    check: BlobCheck;
     settle: (err?: unknown) => void;
   };
 
 /**
  * An oci-archive being generated; read {@linkcode OciArchiveStream.readable} while writing. The tar is
- * pull-based: a blob's bytes are read from its source only when the reader of `readable` asks for more,
- * so memory stays at one chunk whatever the image size.
+ * pull-based with one chunk of read-ahead: a blob's bytes are read from its source only as the reader
+ * of `readable` asks for more. A byte-stream source (a layout's blob file) is read into a small ring of
+ * reused buffers, so memory stays at a few MiB whatever the image size; a chunk the reader got stays
+ * intact until it has read three more. A source marked with `markSelfVerifying` for the same
+ * descriptor is counted, not hashed a second time; any other is hashed here.
  */
 export class OciArchiveStream implements ContentStore {
   /** The tar bytes. */
@@ -71,6 +97,8 @@ export class OciArchiveStream implements ContentStore {
   readonly #written = new Map<Digest, number>();
   readonly #entries: Descriptor[] = [];
   readonly #parts: Part[] = [];
+  readonly #ring: ArrayBuffer[] = [];
+  #next = 0;
   #wake: (() => void) | undefined;
   #failure: unknown = undefined;
   #state: "open" | "finished" | "aborted" = "open";
@@ -85,7 +113,7 @@ export class OciArchiveStream implements ContentStore {
       pull: (controller) => this.#pull(controller),
       cancel: (reason) =>
         this.abort(reason ?? new DangerzoneError("RUNTIME_FAILED", "the runtime stopped reading")),
-    }, { highWaterMark: 0 });
+    }, { highWaterMark: 1 });
   }
 
   /** Not readable. */
@@ -120,7 +148,11 @@ export class OciArchiveStream implements ContentStore {
       });
     }
     if (this.#written.get(desc.digest) === desc.size) return stream.cancel().catch(() => {});
-    const reader = stream.pipeThrough(verifyStream(desc)).getReader();
+    const label = `blob ${desc.digest.slice(0, 19)}…`;
+    const check: BlobCheck = isSelfVerifying(stream, desc)
+      ? countOnly(desc, label)
+      : new BlobVerifier(desc, { label });
+    const chunks = this.#chunksOf(stream);
     const done = new Promise<void>((resolve, reject) => {
       this.#parts.push({
         kind: "bytes",
@@ -128,7 +160,8 @@ export class OciArchiveStream implements ContentStore {
       });
       this.#parts.push({
         kind: "stream",
-        reader,
+        chunks,
+        check,
         settle: (err) => {
           if (err === undefined) {
             this.#written.set(desc.digest, desc.size);
@@ -191,7 +224,7 @@ export class OciArchiveStream implements ContentStore {
     this.#failure ??= reason;
     for (const part of this.#parts.splice(0)) {
       if (part.kind === "stream") {
-        part.reader.cancel(reason).catch(() => {});
+        part.chunks.cancel(reason).catch(() => {});
         part.settle(this.#failure);
       }
     }
@@ -215,23 +248,60 @@ export class OciArchiveStream implements ContentStore {
         controller.enqueue(part.bytes);
         return;
       }
-      let step: ReadableStreamReadResult<Uint8Array>;
+      let chunk: Uint8Array | null;
       try {
-        step = await part.reader.read();
+        chunk = await part.chunks.read();
+        if (chunk === null) part.check.finish();
+        else part.check.update(chunk);
       } catch (err) {
         this.#parts.shift();
+        part.chunks.cancel(err).catch(() => {});
         part.settle(err);
         this.abort(err);
         throw err;
       }
-      if (step.done) {
+      if (chunk === null) {
         this.#parts.shift();
         part.settle();
         continue;
       }
-      controller.enqueue(step.value);
+      if (chunk.byteLength === 0) continue;
+      controller.enqueue(chunk);
       return;
     }
+  }
+
+  /** A chunk reader of `stream`: BYOB into the ring for a byte stream, else its own chunks. */
+  #chunksOf(stream: ReadableStream<Uint8Array>): BlobChunks {
+    let byob: ReadableStreamBYOBReader | undefined;
+    try {
+      byob = stream.getReader({ mode: "byob" });
+    } catch {
+      // not a byte stream: read its chunks as they come
+    }
+    if (byob === undefined) {
+      const reader = stream.getReader();
+      return {
+        read: async () => {
+          const step = await reader.read();
+          return step.done ? null : step.value;
+        },
+        cancel: (reason) => reader.cancel(reason),
+      };
+    }
+    const reader = byob;
+    return {
+      read: async () => {
+        const slot = this.#next;
+        this.#next = (slot + 1) % RING;
+        const buffer = this.#ring[slot] ?? new ArrayBuffer(CHUNK);
+        const step = await reader.read(new Uint8Array(buffer, 0, buffer.byteLength));
+        // the read moved the buffer: keep its new owner for the next turn
+        if (step.value !== undefined) this.#ring[slot] = step.value.buffer;
+        return step.done ? null : step.value;
+      },
+      cancel: (reason) => reader.cancel(reason),
+    };
   }
 
   #wakeReader(): void {
@@ -239,6 +309,23 @@ export class OciArchiveStream implements ContentStore {
     this.#wake = undefined;
     wake?.();
   }
+}
+
+/** The checks of a self-verifying stream: it hashes its bytes itself; they are only counted here. */
+function countOnly(desc: Descriptor, label: string): BlobCheck {
+  const counter = new CountingVerifier(desc, { label });
+  return {
+    update: (chunk) => counter.add(chunk.byteLength),
+    finish: () => {
+      if (counter.count !== desc.size) {
+        throw new DangerzoneError(
+          "SIZE_MISMATCH",
+          `${label} has ${counter.count} bytes, its descriptor says ${desc.size}`,
+          { hint: "the cached content is wrong; try again" },
+        );
+      }
+    },
+  };
 }
 
 function unsupported(op: string): DangerzoneError {
