@@ -9,6 +9,7 @@
  */
 import { DangerzoneError } from "../errors.ts";
 import { DOCKER_HUB, normalizeRegistry } from "../oci/reference.ts";
+import { readEnv } from "./_env.ts";
 
 /** Credentials for one registry. */
 export type Credential =
@@ -233,12 +234,17 @@ async function runHelperCommand(
   };
 }
 
+/** The variables read from the process environment (each on its own: a narrow `--allow-env` works). */
+const CREDENTIAL_ENV: readonly string[] = [
+  "REGISTRY_AUTH_FILE",
+  "XDG_RUNTIME_DIR",
+  "XDG_CONFIG_HOME",
+  "DOCKER_CONFIG",
+  "HOME",
+];
+
 function safeEnv(): Record<string, string | undefined> {
-  try {
-    return Deno.env.toObject();
-  } catch {
-    return {};
-  }
+  return readEnv(CREDENTIAL_ENV);
 }
 
 function isObject(x: unknown): x is Record<string, unknown> {

@@ -15,6 +15,7 @@ import { isTailsOsRelease, parseProxyUrl, type ProxyChoice, proxyFromEnv, torPro
 import { redactedCause, redactText, redactUrl } from "./_redact.ts";
 import { classifyTlsFailure } from "./_tls_failure.ts";
 import type { Credential, CredentialResolver } from "./credentials.ts";
+import { readEnv } from "./_env.ts";
 
 /** Retry policy for 408, 429, 5xx and dropped connections. */
 export interface RetryOptions {
@@ -983,10 +984,18 @@ function isJsonObject(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
+/** The variables read from the process environment (each on its own: a narrow `--allow-env` works). */
+const PROXY_ENV: readonly string[] = [
+  "HTTPS_PROXY",
+  "https_proxy",
+  "HTTP_PROXY",
+  "http_proxy",
+  "ALL_PROXY",
+  "all_proxy",
+  "NO_PROXY",
+  "no_proxy",
+];
+
 function processEnv(): Record<string, string | undefined> {
-  try {
-    return Deno.env.toObject();
-  } catch {
-    return {};
-  }
+  return readEnv(PROXY_ENV);
 }

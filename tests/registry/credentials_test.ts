@@ -165,3 +165,44 @@ Deno.test("lookup() returns undefined when no file exists", async () => {
     assert.equal(await createCredentialResolver({ env: { HOME: home } }).lookup("ghcr.io"), undefined);
   });
 });
+
+/** Runs `code` (a module) in a child `deno run --no-prompt` with `flags`; returns its stdout and exit code. */
+async function runNarrow(
+  code: string,
+  flags: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "dz-narrow-" });
+  try {
+    const script = `${dir}/probe.ts`;
+    await Deno.writeTextFile(script, code);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--no-config", ...flags, script],
+      env,
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = (b: Uint8Array) => new TextDecoder().decode(b);
+    return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("createCredentialResolver() reads REGISTRY_AUTH_FILE under a narrow --allow-env", async () => {
+  await withHome(async (home) => {
+    const file = `${home}/auth.json`;
+    await Deno.writeTextFile(file, JSON.stringify({ auths: { "r.example": { auth: b64("u:p") } } }));
+    const module = new URL("../../src/registry/credentials.ts", import.meta.url).href;
+    const probe = `import { createCredentialResolver } from ${JSON.stringify(module)};\n` +
+      `console.log(JSON.stringify(await createCredentialResolver().lookup("r.example") ?? null));\n`;
+    // HOME is set but not allowed: it is skipped silently, REGISTRY_AUTH_FILE still counts
+    const r = await runNarrow(probe, ["--allow-env=REGISTRY_AUTH_FILE", `--allow-read=${file}`], {
+      REGISTRY_AUTH_FILE: file,
+      HOME: home,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { kind: "basic", username: "u", password: "p" });
+  });
+});

@@ -332,3 +332,37 @@ Deno.test("TLS: custom CA certificates are trusted, https -> http redirects are 
 Deno.test("Transport rejects an invalid proxy URL at construction with USAGE", () => {
   assert.throws(() => new Transport({ proxy: "gopher://x" }), (e: unknown) => isDangerzoneError(e, "USAGE"));
 });
+
+Deno.test("Transport reads HTTPS_PROXY and NO_PROXY under a narrow --allow-env", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dz-narrow-" });
+  try {
+    const module = new URL("../../src/registry/client.ts", import.meta.url).href;
+    const script = `${dir}/probe.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { RegistryClient } from ${JSON.stringify(module)};\n` +
+        `using c = new RegistryClient({ osReleasePath: "/nonexistent" });\n` +
+        `console.log(await c.describeRoute("r.example"), await c.describeRoute("internal.example"));\n`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        "--no-config",
+        "--allow-env=HTTPS_PROXY,NO_PROXY",
+        "--allow-read=/nonexistent",
+        script,
+      ],
+      // HTTP_PROXY is set but not allowed: skipped silently, never a prompt or a failure
+      env: { HTTPS_PROXY: "http://127.0.0.1:3128", NO_PROXY: "internal.example", HTTP_PROXY: "http://x:1" },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.equal(new TextDecoder().decode(out.stdout).trim(), "http://127.0.0.1:3128 direct");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
