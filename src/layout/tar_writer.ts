@@ -3,11 +3,12 @@
  * it out: `./`, `./blobs/`, `./blobs/sha256/`, then `./blobs/sha256/<hex>` as they arrive, then
  * `./dangerzone.json`, `./index.json`, `./oci-layout`. Regular files and directories only, with
  * deterministic headers (mode 0644 / 0755, uid/gid 0, no user names, mtime 0). Each blob streams
- * from a `ReadableStream` straight into the file through one reused buffer (never held in
- * memory) and is verified against its descriptor on the way (a stream from
- * {@linkcode OciLayoutDir.getBlob} for the same descriptor already verifies itself and is only
- * counted). Output goes to `FILE.partial`, which is fsynced and renamed to `FILE` only by
- * {@linkcode OciArchiveWriter.finish}; any failure removes it.
+ * from a `ReadableStream` into 1 MiB hand-off buffers (at most four, never the whole blob in
+ * memory) that a worker thread hashes and writes (`_tar_file_worker.ts`), so reading, hashing and
+ * writing run side by side; the blob is verified against its descriptor at its end (a stream marked
+ * as verifying itself for the same descriptor, such as {@linkcode OciLayoutDir.getBlob}, is only
+ * counted, never hashed twice). Output goes to `FILE.partial`, which is fsynced once and renamed to
+ * `FILE` only by {@linkcode OciArchiveWriter.finish}; any failure removes it.
  *
  * The headers are written here rather than with modern-tar's packer: its web-stream packer
  * queues fresh chunks (8 MiB high-water mark), which cost 2.5x the time and 2x the RSS of
@@ -19,12 +20,13 @@ import { DangerzoneError } from "../errors.ts";
 import type { ContentStore } from "../oci/content_store.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import type { Digest } from "../oci/digest.ts";
-import { BlobVerifier } from "../oci/verify_stream.ts";
-import { dirname, ioError, syncDir, writeAll } from "./_atomic_file.ts";
+import { CountingVerifier } from "../oci/verify_stream.ts";
+import { dirname, ioError, syncDir } from "./_atomic_file.ts";
 import { chunkReader, isSelfVerifying } from "./_byte_stream.ts";
 import { OCI_LAYOUT_BYTES } from "./_oci_layout_file.ts";
 import { blobRelativePath } from "./_safe_path.ts";
 import { END_OF_ARCHIVE, entryHeader, paddingFor } from "./_tar_header.ts";
+import { TAR_BUFFER_SIZE, TarFileWorker } from "./_tar_file_worker.ts";
 import { parseArchiveIndex } from "./archive_index.ts";
 
 /** The metadata written by {@linkcode OciArchiveWriter.finish}. */
@@ -52,13 +54,16 @@ export class OciArchiveWriter implements ContentStore {
   /** The final path (`FILE`); the data goes to `FILE.partial` until {@linkcode OciArchiveWriter.finish}. */
   readonly path: string;
   readonly #partial: string;
-  readonly #file: Deno.FsFile;
+  readonly #file: TarFileWorker;
+  #buffer: ArrayBuffer | undefined;
+  #filled = 0;
+  #filledHashed = false;
   readonly #written = new Map<Digest, number>();
   #queue: Promise<unknown> = Promise.resolve();
   #failure: DangerzoneError | undefined = undefined;
   #state: "open" | "finished" | "aborted" = "open";
 
-  private constructor(path: string, file: Deno.FsFile) {
+  private constructor(path: string, file: TarFileWorker) {
     this.path = path;
     this.#partial = `${path}.partial`;
     this.#file = file;
@@ -66,16 +71,16 @@ export class OciArchiveWriter implements ContentStore {
 
   /** Starts writing `path` (as `path.partial`, truncating a stale one) with the directory entries. */
   static async create(path: string): Promise<OciArchiveWriter> {
-    let file: Deno.FsFile;
+    let file: TarFileWorker;
     try {
-      file = await Deno.open(`${path}.partial`, { write: true, create: true, truncate: true, mode: 0o644 });
+      file = await TarFileWorker.open(`${path}.partial`);
     } catch (err) {
       throw ioError(err, `creating ${path}.partial`);
     }
     const writer = new OciArchiveWriter(path, file);
     await writer.#serial(async () => {
       for (const dir of ["./", "./blobs/", "./blobs/sha256/"]) {
-        await writeAll(file, entryHeader(dir, "directory", 0));
+        await writer.#put(entryHeader(dir, "directory", 0), false);
       }
     });
     return writer;
@@ -112,34 +117,30 @@ export class OciArchiveWriter implements ContentStore {
         return;
       }
       const label = `blob ${desc.digest.slice(0, 19)}…`;
-      const verifier = isSelfVerifying(stream, desc) ? undefined : new BlobVerifier(desc, { label });
+      // A stream that verifies itself for this very descriptor is only counted; others are hashed.
+      const hashed = !isSelfVerifying(stream, desc);
+      const verifier = new CountingVerifier(desc, { label });
       const reader = chunkReader(stream);
-      let count = 0;
       let done = false;
       try {
-        await writeAll(this.#file, entryHeader(`./${blobRelativePath(desc.digest)}`, "file", desc.size));
+        await this.#put(entryHeader(`./${blobRelativePath(desc.digest)}`, "file", desc.size), false);
         while (true) {
           const chunk = await reader.read();
           if (chunk === null) break;
-          count += chunk.length;
-          if (verifier !== undefined) verifier.update(chunk);
-          else if (count > desc.size) {
-            throw new DangerzoneError(
-              "SIZE_MISMATCH",
-              `${label} is larger than its descriptor's ${desc.size} bytes`,
-            );
-          }
-          await writeAll(this.#file, chunk);
+          verifier.add(chunk.length);
+          await this.#put(chunk, hashed);
         }
         done = true;
-        if (verifier !== undefined) verifier.finish();
-        else if (count !== desc.size) {
+        this.#flush();
+        if (hashed) {
+          verifier.finish(await this.#file.digest());
+        } else if (verifier.count !== desc.size) {
           throw new DangerzoneError(
             "SIZE_MISMATCH",
-            `${label} has ${count} bytes, its descriptor says ${desc.size}`,
+            `${label} has ${verifier.count} bytes, its descriptor says ${desc.size}`,
           );
         }
-        await writeAll(this.#file, paddingFor(desc.size));
+        await this.#put(paddingFor(desc.size), false);
       } catch (err) {
         if (!done) await reader.cancel(err);
         throw err;
@@ -183,13 +184,13 @@ export class OciArchiveWriter implements ContentStore {
       if (metadata.dangerzoneJson !== undefined) files.push(["./dangerzone.json", metadata.dangerzoneJson]);
       files.push(["./index.json", metadata.indexJson], ["./oci-layout", OCI_LAYOUT_BYTES]);
       for (const [name, bytes] of files) {
-        await writeAll(this.#file, entryHeader(name, "file", bytes.length));
-        await writeAll(this.#file, bytes);
-        await writeAll(this.#file, paddingFor(bytes.length));
+        await this.#put(entryHeader(name, "file", bytes.length), false);
+        await this.#put(bytes, false);
+        await this.#put(paddingFor(bytes.length), false);
       }
-      await writeAll(this.#file, END_OF_ARCHIVE);
-      await this.#file.sync();
-      this.#file.close();
+      await this.#put(END_OF_ARCHIVE, false);
+      this.#flush();
+      await this.#file.finish(); // every byte written, then one fsync
       this.#state = "finished";
       await Deno.rename(this.#partial, this.path);
       await syncDir(dirname(this.path));
@@ -200,12 +201,35 @@ export class OciArchiveWriter implements ContentStore {
   async abort(): Promise<void> {
     if (this.#state !== "open") return;
     this.#state = "aborted";
-    try {
-      this.#file.close();
-    } catch {
-      // already closed
-    }
+    this.#file.terminate();
     await Deno.remove(this.#partial).catch(() => {});
+  }
+
+  /**
+   * Copies `bytes` into the hand-off buffers (a buffer holds only hashed or only unhashed bytes)
+   * and hands full ones to the worker.
+   */
+  async #put(bytes: Uint8Array, hashed: boolean): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.byteLength) {
+      if (this.#filled > 0 && this.#filledHashed !== hashed) this.#flush();
+      this.#buffer ??= await this.#file.takeBuffer();
+      this.#filledHashed = hashed;
+      const n = Math.min(bytes.byteLength - offset, TAR_BUFFER_SIZE - this.#filled);
+      new Uint8Array(this.#buffer, this.#filled, n).set(bytes.subarray(offset, offset + n));
+      this.#filled += n;
+      offset += n;
+      if (this.#filled === TAR_BUFFER_SIZE) this.#flush();
+    }
+  }
+
+  /** Hands the partly filled buffer to the worker. */
+  #flush(): void {
+    const buffer = this.#buffer;
+    if (buffer === undefined || this.#filled === 0) return;
+    this.#file.write(buffer, this.#filled, this.#filledHashed);
+    this.#buffer = undefined;
+    this.#filled = 0;
   }
 
   /** Runs `op` after every earlier call; the first failure poisons the writer and removes the partial file. */

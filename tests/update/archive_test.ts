@@ -220,3 +220,36 @@ Deno.test("loadArchive() accepts a plain cosign save layout directory, and refus
   );
   assert.deepEqual(await imageSnapshot(w.pm), []);
 });
+
+Deno.test("loadArchive() loads nothing when a blob changes between the walk and the load (ARCHIVE_INVALID)", async () => {
+  await using w = await startArchiveWorld();
+  const out = join(w.tmp.path, "dz.tar");
+  const data = await w.dataDir("changed");
+  using ctx = await w.context(data);
+  await prepareArchive(ctx, { platform: AMD64, output: out });
+  const bytes = await Deno.readFile(out);
+  const name = new TextEncoder().encode(`./blobs/sha256/${(w.img.layerDigests[0] ?? "").slice(7)}`);
+  let header = -1;
+  for (let i = 0; i + name.length <= bytes.length && header < 0; i += 512) {
+    if (name.every((b, j) => bytes[i + j] === b)) header = i;
+  }
+  assert.ok(header >= 0, "layer entry found");
+  const images = await imageSnapshot(w.pm);
+  const store = await treeSnapshot(data);
+  const steps: string[] = [];
+  const err = await loadArchive(ctx, out, {
+    onStep: (s) => {
+      steps.push(s.step);
+      // After the walk and the signature check, before the load: the layer's bytes change in place.
+      if (s.step === "verified") {
+        using file = Deno.openSync(out, { read: true, write: true });
+        file.seekSync(header + 512 + 10, Deno.SeekMode.Start);
+        file.writeSync(Uint8Array.of((bytes[header + 512 + 10] ?? 0) ^ 0xff));
+      }
+    },
+  }).then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof DangerzoneError && err.code === "ARCHIVE_INVALID", String(err));
+  assert.ok(steps.includes("load"), steps.join(" "));
+  assert.deepEqual(await imageSnapshot(w.pm), images);
+  assert.deepEqual(await treeSnapshot(data), store);
+});
