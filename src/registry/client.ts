@@ -13,8 +13,8 @@ import { type Digest, digestHex, sha256Digest } from "../oci/digest.ts";
 import { parseManifest, type RawManifest } from "../oci/manifest.ts";
 import { isIndexMediaType, isManifestMediaType, MANIFEST_ACCEPT, MediaType } from "../oci/media_types.ts";
 import type { Reference } from "../oci/reference.ts";
-import { BlobVerifier, CountingVerifier, verifyStream } from "../oci/verify_stream.ts";
-import { BlobFileWriter, type WrittenBlob } from "./_blob_file_writer.ts";
+import { BlobVerifier, verifyStream } from "../oci/verify_stream.ts";
+import { BlobFileWriter } from "./_blob_file_writer.ts";
 import { readLimited, Transport, type TransportOptions, type TransportRequest } from "./transport.ts";
 
 /** Options of {@linkcode RegistryClient}: all transport options plus limits. */
@@ -354,15 +354,18 @@ export class RegistryClient {
     resumable: boolean,
     options: DownloadOptions,
   ): Promise<void> {
-    // bytes are counted here and hashed on the writer's thread; the checks are the verifier's
-    const verifier = new CountingVerifier(descriptor);
-    const writer = await BlobFileWriter.open(tmpPath, { resume: resumable, size: descriptor.size });
+    // bytes are hashed here, on the main thread, while the writer's writes run on I/O threads
+    const verifier = new BlobVerifier(descriptor);
+    const writer = await BlobFileWriter.open(tmpPath, {
+      resume: resumable,
+      size: descriptor.size,
+      onExisting: (bytes) => verifier.update(bytes),
+    });
     let offset = writer.offset;
     const resumedFrom = offset;
     const total = descriptor.size;
-    let written: WrittenBlob;
+    let written: number;
     try {
-      verifier.add(offset);
       options.onProgress?.(offset, total);
       if (offset < total) {
         offset = await this.#receive(ref, descriptor, { writer, verifier, offset, resumable, options });
@@ -371,14 +374,14 @@ export class RegistryClient {
     } finally {
       await writer.close();
     }
-    if (written.count !== verifier.count) {
+    if (written !== verifier.count) {
       throw new DangerzoneError(
         "INTERNAL",
-        `blob writer wrote ${written.count} bytes, ${verifier.count} were received`,
+        `blob writer wrote ${written} bytes, ${verifier.count} were received`,
       );
     }
     try {
-      verifier.finish(written.sha256Hex);
+      verifier.finish();
     } catch (err) {
       if (resumedFrom > 0 && err instanceof DangerzoneError) {
         throw new DangerzoneError(err.code, `${err.message} (resumed from byte ${resumedFrom})`, {
@@ -400,7 +403,7 @@ export class RegistryClient {
     descriptor: Descriptor,
     state: {
       writer: BlobFileWriter;
-      verifier: CountingVerifier;
+      verifier: BlobVerifier;
       offset: number;
       resumable: boolean;
       options: DownloadOptions;
@@ -420,7 +423,8 @@ export class RegistryClient {
         const { bytes, done } = await reader.read(new Uint8Array(buffer, filled));
         buffer = bytes.buffer;
         if (done) break;
-        verifier.add(bytes.byteLength);
+        // checked against the size and hashed before a byte is written
+        verifier.update(bytes);
         filled += bytes.byteLength;
         if (filled === buffer.byteLength) {
           writer.write(buffer, filled);
