@@ -239,4 +239,17 @@ Deno.test("cosign v3 bundle-only images: check, store-signatures, verify-local, 
     assert.equal(field(state, "logs", shard.logId, "logIndex"), s.logIndex);
     assert.equal(field(state, "logs", v1.logId, "logIndex"), first.logIndex);
   });
+
+  await t.step("upgrade: a newer bundle-only image installs, and verify-local verifies it", async () => {
+    const img5 = await sr.pushBusybox(REPO, "latest", "v3 bundle five");
+    const [b] = await publish(img5, [{ digest: img5.digest, log: v1, integratedTime: 1_950_000_000 }]);
+    assert.ok(b !== undefined && b.logIndex > first.logIndex);
+    const u = await runCli(["upgrade", ...args(image), "--json"], { env });
+    assert.equal(u.code, 0, u.stderr);
+    assert.equal(field(JSON.parse(u.stdout), "digest"), img5.digest);
+    assert.equal(await exists(join(keyDir, `${img5.digest.slice(7)}.bundles.json`)), true);
+    const l = await runCli(["verify-local", ...args(image), "--json"], { env });
+    assert.equal(l.code, 0, l.stderr);
+    assert.equal(field(JSON.parse(l.stdout), "signatures", 0, "logIndex"), b.logIndex);
+  });
 });
