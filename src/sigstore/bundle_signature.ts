@@ -120,6 +120,7 @@ class VerifiedBundleSignature {
   /** The exact bundle JSON text, as received. */
   readonly raw: string;
 
+  /** Private to the verifier: needs the module's token. */
   constructor(
     token: typeof TOKEN,
     fields: Omit<VerifiedBundleSignature, "isVerified" | "kind" | "logId" | "logIndex" | "integratedTime">,
@@ -360,3 +361,8 @@ function spkiPem(spki: Uint8Array): string {
   const b64 = encodeBase64(spki).replace(/(.{64})/g, "$1\n").replace(/\n$/, "");
   return `-----BEGIN PUBLIC KEY-----\n${b64}\n-----END PUBLIC KEY-----\n`;
 }
+
+// Types the public API refers to, re-exported so its documentation is complete.
+export type { Digest } from "../oci/digest.ts";
+export type { PublicKey } from "./keys.ts";
+export type { SigstoreTrustedRoot } from "./trusted_root.ts";

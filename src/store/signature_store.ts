@@ -158,3 +158,8 @@ async function readBounded(path: string): Promise<Uint8Array | null> {
     throw new DangerzoneError("IO", `cannot read ${path}: ${String(err)}`, { cause: err });
   }
 }
+
+// Types the public API refers to, re-exported so its documentation is complete.
+export type { Digest } from "../oci/digest.ts";
+export type { UntrustedBundleEntry } from "../sigstore/bundle_signature.ts";
+export type { VerifiedImageSignature } from "../sigstore/policy.ts";
