@@ -1,6 +1,6 @@
 /**
- * Private: reading streams with a reusable buffer, and the brand of streams that verify
- * themselves.
+ * Private: reading streams with a reusable buffer. (Streams that verify themselves carry the
+ * shared mark of `src/oci/verify_stream.ts`.)
  *
  * Fresh 1 MiB chunks per read double the time and RSS of a blob copy (measured: 482 ms and
  * 110 MiB vs 252 ms and 44 MiB for 256 MiB), so byte streams are read BYOB into one buffer
@@ -53,28 +53,4 @@ export function chunkReader(stream: ReadableStream<Uint8Array>): ChunkReader {
     cancel: (reason) => reader.cancel(reason).catch(() => {}),
     release: () => reader.releaseLock(),
   };
-}
-
-const verifiedStreams = new WeakMap<ReadableStream<Uint8Array>, { digest: string; size: number }>();
-
-/**
- * Marks a stream as one that checks its own bytes against `expected` and errors at EOF unless
- * they match (for example {@linkcode OciLayoutDir.getBlob}). A consumer expecting the very same
- * digest and size may then skip hashing; it must still count bytes and fail when the stream errors.
- */
-export function markSelfVerifying<T extends ReadableStream<Uint8Array>>(
-  stream: T,
-  expected: { digest: string; size: number },
-): T {
-  verifiedStreams.set(stream, { digest: expected.digest, size: expected.size });
-  return stream;
-}
-
-/** True for a stream marked by {@linkcode markSelfVerifying} with exactly this digest and size. */
-export function isSelfVerifying(
-  stream: ReadableStream<Uint8Array>,
-  expected: { digest: string; size: number },
-): boolean {
-  const mark = verifiedStreams.get(stream);
-  return mark !== undefined && mark.digest === expected.digest && mark.size === expected.size;
 }

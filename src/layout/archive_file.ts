@@ -17,9 +17,9 @@ import { DangerzoneError } from "../errors.ts";
 import type { ContentStore, ReadOptions } from "../oci/content_store.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import type { Digest } from "../oci/digest.ts";
-import { BlobVerifier } from "../oci/verify_stream.ts";
+import { BlobVerifier, markSelfVerifying } from "../oci/verify_stream.ts";
 import { type ArchiveReadOptions, invalidArchive, walkOciArchive } from "./_archive_walk.ts";
-import { CHUNK_SIZE, markSelfVerifying } from "./_byte_stream.ts";
+import { CHUNK_SIZE } from "./_byte_stream.ts";
 import type { UnverifiedBlobReader, UnverifiedBlobSource } from "./image_tar_stream.ts";
 import { MAX_MANIFEST_BYTES } from "./dir.ts";
 

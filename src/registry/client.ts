@@ -13,7 +13,7 @@ import { type Digest, digestHex, sha256Digest } from "../oci/digest.ts";
 import { parseManifest, type RawManifest } from "../oci/manifest.ts";
 import { isIndexMediaType, isManifestMediaType, MANIFEST_ACCEPT, MediaType } from "../oci/media_types.ts";
 import type { Reference } from "../oci/reference.ts";
-import { BlobVerifier, verifyStream } from "../oci/verify_stream.ts";
+import { BlobVerifier, markSelfVerifying, verifyStream } from "../oci/verify_stream.ts";
 import { BlobFileWriter } from "./_blob_file_writer.ts";
 import { readLimited, Transport, type TransportOptions, type TransportRequest } from "./transport.ts";
 
@@ -67,6 +67,8 @@ export interface PutBlobOptions extends ReadOptions {
 
 const DEFAULT_MANIFEST_LIMIT = 4 * 1024 * 1024;
 const MAX_PAGES = 1000;
+/** Size of the reused buffer a blob's bytes are coalesced in for a default (non-BYOB) reader. */
+const COALESCE_SIZE = 1024 * 1024;
 
 /**
  * A client for OCI distribution registries. Close it when done (it owns HTTP clients).
@@ -136,16 +138,75 @@ export class RegistryClient {
     return (await this.getManifest(ref, options)).descriptor;
   }
 
-  /** A stream of the blob that errors (`SIZE_MISMATCH`/`DIGEST_MISMATCH`) unless it matches `descriptor`. */
+  /**
+   * A stream of the blob that errors (`SIZE_MISMATCH`/`DIGEST_MISMATCH`) unless it matches
+   * `descriptor`: too many bytes fail at once, a short body or a wrong digest fail instead of the
+   * clean end. Marked self-verifying (`markSelfVerifying`) for `descriptor`, so a consumer expecting
+   * the same descriptor only counts the bytes instead of hashing them again.
+   *
+   * It is a byte stream: a BYOB reader gets the body read straight into its own buffers; a default
+   * reader gets a copy of up to 1 MiB coalesced in one reused buffer per read (it may keep its
+   * chunks). A dropped connection resumes with `Range` below the verifier.
+   */
   async getBlob(
     ref: Reference,
     descriptor: Descriptor,
     options: ReadOptions = {},
   ): Promise<ReadableStream<Uint8Array>> {
-    const body = await this.#transport.openBlob(this.#blobRequest(ref, descriptor, options), {
+    const reader = await this.#transport.openBlobReader(this.#blobRequest(ref, descriptor, options), {
       size: descriptor.size,
     });
-    return body.pipeThrough(verifyStream(descriptor));
+    const verifier = new BlobVerifier(descriptor);
+    let coalesce: ArrayBuffer = new ArrayBuffer(COALESCE_SIZE);
+    const pull = async (controller: ReadableByteStreamController): Promise<void> => {
+      const request = controller.byobRequest;
+      const view = request?.view;
+      if (request !== null && view !== null && view !== undefined) {
+        // the reader's own buffer: read into it, hash, hand it back
+        const { bytes, done } = await reader.read(
+          new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+        );
+        if (done) {
+          verifier.finish();
+          controller.close();
+        } else {
+          verifier.update(bytes);
+        }
+        // after close(), the pending read is answered with the (empty) view on its moved buffer
+        request.respondWithNewView(bytes);
+        return;
+      }
+      // a default reader may hold its chunks: fill our buffer, enqueue a copy
+      let filled = 0;
+      let done = false;
+      while (filled < COALESCE_SIZE) {
+        const r = await reader.read(new Uint8Array(coalesce, filled));
+        coalesce = r.bytes.buffer;
+        if (r.done) {
+          done = true;
+          break;
+        }
+        verifier.update(r.bytes);
+        filled += r.bytes.byteLength;
+      }
+      if (done) verifier.finish();
+      if (filled > 0) controller.enqueue(new Uint8Array(coalesce.slice(0, filled)));
+      if (done) controller.close();
+    };
+    const stream = new ReadableStream({
+      type: "bytes",
+      async pull(controller) {
+        try {
+          await pull(controller);
+        } catch (err) {
+          // the stream errors (never closes cleanly); release the connection too
+          await reader.cancel(err).catch(() => {});
+          throw err;
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+    return markSelfVerifying(stream, descriptor);
   }
 
   /** True when the registry has the blob (HEAD 200), false on 404. */
