@@ -13,6 +13,7 @@ import type { ContentStore } from "../src/oci/content_store.ts";
 import type { Descriptor } from "../src/oci/descriptor.ts";
 import { sha256Digest } from "../src/oci/digest.ts";
 import { MediaType } from "../src/oci/media_types.ts";
+import { BlobVerifier, isSelfVerifying, markSelfVerifying } from "../src/oci/verify_stream.ts";
 import { parseReference } from "../src/oci/reference.ts";
 import { RegistryClient } from "../src/registry/client.ts";
 import { PodmanRuntime } from "../src/runtime/podman.ts";
@@ -191,3 +192,123 @@ function fakeSource(raw: Uint8Array): ContentStore {
     putManifest: no,
   };
 }
+
+/** An in-memory image: a manifest with a config and one layer. */
+async function memoryImage(): Promise<{ root: Descriptor; raw: Uint8Array; blobs: Map<string, Uint8Array> }> {
+  const config = new TextEncoder().encode('{"architecture":"amd64","os":"linux"}');
+  const layer = Uint8Array.from({ length: 3 * 1024 * 1024 + 17 }, (_, i) => (i * 13 + (i >> 10)) % 256);
+  const configDesc = {
+    mediaType: MediaType.OCI_CONFIG,
+    digest: await sha256Digest(config),
+    size: config.length,
+  };
+  const layerDesc = {
+    mediaType: MediaType.OCI_LAYER_TAR,
+    digest: await sha256Digest(layer),
+    size: layer.length,
+  };
+  const raw = new TextEncoder().encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MediaType.OCI_MANIFEST,
+    config: configDesc,
+    layers: [layerDesc],
+  }));
+  const root = { mediaType: MediaType.OCI_MANIFEST, digest: await sha256Digest(raw), size: raw.length };
+  return { root, raw, blobs: new Map([[configDesc.digest, config], [layerDesc.digest, layer]]) };
+}
+
+/** A stream of `bytes`: a byte stream, or a default stream of 100 000-byte chunks. */
+function streamOf(bytes: Uint8Array, kind: "bytes" | "default"): ReadableStream<Uint8Array> {
+  if (kind === "bytes") return new Blob([bytes.slice()]).stream();
+  let off = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (off >= bytes.length) return c.close();
+      c.enqueue(bytes.slice(off, off + 100_000));
+      off += 100_000;
+    },
+  });
+}
+
+/** A source serving `image`, marking its blob streams self-verifying when `marked`. */
+function memorySource(
+  image: { raw: Uint8Array; blobs: Map<string, Uint8Array> },
+  kind: "bytes" | "default",
+  marked: boolean,
+): ContentStore {
+  const source = fakeSource(image.raw);
+  source.getBlob = (desc) => {
+    const bytes = image.blobs.get(desc.digest) ?? new Uint8Array();
+    const stream = streamOf(bytes, kind);
+    return Promise.resolve(marked ? markSelfVerifying(stream, desc) : stream);
+  };
+  return source;
+}
+
+/** A destination that records, per blob, whether its stream was self-verifying, and its bytes. */
+function recordingDestination(): ContentStore & {
+  seen: Map<string, { marked: boolean; bytes: Uint8Array }>;
+} {
+  const seen = new Map<string, { marked: boolean; bytes: Uint8Array }>();
+  const no = () => Promise.reject(new Error("not used"));
+  return {
+    seen,
+    resolve: no,
+    getManifest: no,
+    getBlob: no,
+    hasBlob: () => Promise.resolve(false),
+    async putBlob(desc, stream) {
+      const marked = isSelfVerifying(stream, desc);
+      seen.set(desc.digest, { marked, bytes: new Uint8Array(await new Response(stream).arrayBuffer()) });
+    },
+    putManifest: () => Promise.resolve(),
+  };
+}
+
+Deno.test("copyImage() keeps a self-verifying mark through its progress counting, bytes unaltered", async () => {
+  const image = await memoryImage();
+  for (const kind of ["bytes", "default"] as const) {
+    for (const marked of [true, false]) {
+      const dst = recordingDestination();
+      let progressed = 0;
+      await copyImage(memorySource(image, kind, marked), dst, {
+        root: image.root,
+        onProgress: (p) => (progressed = p.done),
+      });
+      assert.equal(dst.seen.size, 2, `${kind} ${marked}`);
+      for (const [digest, { marked: kept, bytes }] of dst.seen) {
+        assert.equal(kept, marked, `${kind} ${marked} ${digest}`);
+        assert.deepEqual(bytes, image.blobs.get(digest));
+      }
+      assert.equal(progressed, [...image.blobs.values()].reduce((n, b) => n + b.length, 0));
+    }
+  }
+});
+
+Deno.test("copyImage() fails when a marked source errors at its end (the kept mark does not hide it)", async () => {
+  const image = await memoryImage();
+  for (const kind of ["bytes", "default"] as const) {
+    const source = memorySource(image, kind, false);
+    source.getBlob = (desc) => {
+      const bytes = image.blobs.get(desc.digest) ?? new Uint8Array();
+      const verifier = new BlobVerifier(desc);
+      // a stream that verifies itself, fed wrong bytes: it must error instead of closing
+      const wrong = bytes.slice();
+      wrong[0] = (wrong[0] ?? 0) ^ 1;
+      const stream = streamOf(wrong, kind).pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, c) {
+            verifier.update(chunk);
+            c.enqueue(chunk);
+          },
+          flush: () => verifier.finish(),
+        }),
+      );
+      return Promise.resolve(markSelfVerifying(stream, desc));
+    };
+    await assert.rejects(
+      copyImage(source, recordingDestination(), { root: image.root }),
+      (err: unknown) => err instanceof DangerzoneError && err.code === "DIGEST_MISMATCH",
+    );
+  }
+});

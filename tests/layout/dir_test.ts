@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { DangerzoneError } from "../../src/errors.ts";
 import { OciLayoutDir } from "../../src/layout/dir.ts";
 import { sha256Digest } from "../../src/oci/digest.ts";
+import { isSelfVerifying } from "../../src/oci/verify_stream.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { makeSampleLayout } from "./_sample_layout.ts";
 
@@ -98,6 +99,24 @@ Deno.test("OciLayoutDir.getBlob() streams verified bytes and errors at EOF on ta
     await assert.rejects(dir.getBlob(desc), code("SIZE_MISMATCH"));
     await Deno.remove(dir.blobPath(desc.digest));
     await assert.rejects(dir.getBlob(desc), code("ARCHIVE_INVALID"));
+  });
+});
+
+Deno.test("OciLayoutDir.getBlob() carries the shared self-verifying mark for its descriptor only", async () => {
+  await withTemp(async (tmp) => {
+    const dir = await OciLayoutDir.create(tmp);
+    const bytes = enc.encode("marked blob");
+    const desc = await blobDesc(bytes);
+    await dir.putBlob(desc, new Blob([bytes]).stream());
+    const stream = await dir.getBlob(desc);
+    // the mark the archive stream and OciArchiveWriter look for (src/oci/verify_stream.ts)
+    assert.equal(isSelfVerifying(stream, desc), true);
+    assert.equal(isSelfVerifying(stream, { ...desc, size: desc.size + 1 }), false);
+    assert.equal(
+      isSelfVerifying(stream, { ...desc, digest: await sha256Digest(enc.encode("other")) }),
+      false,
+    );
+    await stream.cancel();
   });
 });
 

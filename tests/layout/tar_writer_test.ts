@@ -7,6 +7,7 @@ import { parseArchiveIndex } from "../../src/layout/archive_index.ts";
 import { findBlobProblems } from "../../src/layout/blob_check.ts";
 import { archiveRoots } from "../../src/layout/archive_index.ts";
 import { makeSampleLayout, type SampleLayout } from "./_sample_layout.ts";
+import { isSelfVerifying } from "../../src/oci/verify_stream.ts";
 
 /** Writes `sample` as an archive at `path` through the writer, streaming each blob from the layout. */
 async function writeArchive(
@@ -293,9 +294,12 @@ Deno.test("OciArchiveWriter.putBlob() fails when a layout blob was tampered with
     const bytes = await Deno.readFile(sample.dir.blobPath(layer.digest));
     bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 1;
     await Deno.writeFile(sample.dir.blobPath(layer.digest), bytes);
+    const stream = await sample.dir.getBlob(layer);
+    // the writer only counts this stream's bytes: the stream's own verifier must stop it
+    assert.ok(isSelfVerifying(stream, layer));
     const writer = await OciArchiveWriter.create(`${tmp}/a.tar`);
     await assert.rejects(
-      writer.putBlob(layer, await sample.dir.getBlob(layer)),
+      writer.putBlob(layer, stream),
       (err: unknown) => err instanceof DangerzoneError && err.code === "DIGEST_MISMATCH",
     );
     await assert.rejects(Deno.stat(`${tmp}/a.tar.partial`), Deno.errors.NotFound);

@@ -7,6 +7,7 @@ import { type Digest, digestHex, sha256Digest } from "../../src/oci/digest.ts";
 import type { Descriptor } from "../../src/oci/descriptor.ts";
 import { MediaType } from "../../src/oci/media_types.ts";
 import { isDangerzoneError } from "../../src/errors.ts";
+import { isSelfVerifying } from "../../src/oci/verify_stream.ts";
 import {
   type BlobFault,
   blobResponse,
@@ -448,6 +449,85 @@ Deno.test("getBlob() refuses a wrong Content-Range start with REGISTRY_PROTOCOL"
     new Response(await c.getBlob(ref(server), BLOB_DESC)).arrayBuffer(),
     (e: unknown) => isDangerzoneError(e, "REGISTRY_PROTOCOL"),
   );
+});
+
+/** Reads `stream` to its end; records whether it closed cleanly (it must not when the bytes are wrong). */
+async function drain(
+  stream: ReadableStream<Uint8Array>,
+  mode: "byob" | "default",
+): Promise<{ chunks: Uint8Array[]; closed: () => boolean }> {
+  let closed = false;
+  const chunks: Uint8Array[] = [];
+  const result = { chunks, closed: () => closed };
+  if (mode === "default") {
+    const reader = stream.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+    }
+  } else {
+    const reader = stream.getReader({ mode: "byob" });
+    let buffer = new ArrayBuffer(1024 * 1024);
+    for (;;) {
+      const { done, value } = await reader.read(new Uint8Array(buffer));
+      if (done) break;
+      chunks.push(value.slice());
+      buffer = value.buffer;
+    }
+  }
+  closed = true;
+  return result;
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.byteLength;
+  }
+  return out;
+}
+
+Deno.test("getBlob() is a self-verifying byte stream: BYOB reads into the reader's buffer, default readers may keep chunks", async () => {
+  await using server = startFaultServer([bigRoute(() => ({ kind: "none" }))]);
+  using c = client();
+  const byob = await c.getBlob(ref(server), BIG_DESC);
+  assert.ok(isSelfVerifying(byob, BIG_DESC));
+  assert.ok(!isSelfVerifying(byob, { ...BIG_DESC, size: BIG_DESC.size + 1 }));
+  assert.deepEqual(concat((await drain(byob, "byob")).chunks), BIG);
+  // a default reader holds every chunk until the end: the reused buffer must not overwrite them
+  const held = await drain(await c.getBlob(ref(server), BIG_DESC), "default");
+  assert.ok(held.chunks.length >= 3, `${held.chunks.length} chunks`);
+  assert.ok(held.chunks.every((ch) => ch.byteLength <= 1024 * 1024));
+  assert.deepEqual(concat(held.chunks), BIG);
+});
+
+Deno.test("getBlob() fails wrong bytes with DIGEST_MISMATCH and never closes cleanly, for BYOB and default readers", async () => {
+  await using server = startFaultServer([blobRoute(() => ({ kind: "wrongBytes" }))]);
+  using c = client();
+  for (const mode of ["byob", "default"] as const) {
+    let closedCleanly = false;
+    await assert.rejects(
+      c.getBlob(ref(server), BLOB_DESC).then(async (s) => {
+        closedCleanly = (await drain(s, mode)).closed();
+      }),
+      (e: unknown) => isDangerzoneError(e, "DIGEST_MISMATCH"),
+    );
+    assert.equal(closedCleanly, false, mode);
+  }
+});
+
+Deno.test("getBlob() stops an endless body with SIZE_MISMATCH and releases the connection", async () => {
+  await using server = startFaultServer([blobRoute(() => ({ kind: "endless" }))]);
+  using c = client();
+  for (const mode of ["byob", "default"] as const) {
+    await assert.rejects(
+      c.getBlob(ref(server), BLOB_DESC).then((s) => drain(s, mode)),
+      (e: unknown) => isDangerzoneError(e, "SIZE_MISMATCH"),
+    );
+  }
 });
 
 Deno.test("downloadBlob() rejects wrong bytes with DIGEST_MISMATCH and leaves no file behind", async () => {
