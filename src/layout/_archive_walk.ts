@@ -11,7 +11,7 @@ import { DangerzoneError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
 import { assertOciLayoutFile, MAX_OCI_LAYOUT_BYTES } from "./_oci_layout_file.ts";
 import { classifyArchivePath, displayName, type MetadataName } from "./_safe_path.ts";
-import { parseStrictJson } from "./_strict_json.ts";
+import { parseStrictJsonAs } from "../strict_json.ts";
 import { type TarEntryHeader, TarParser, type TarSource } from "./_tar_parse.ts";
 import { MAX_INDEX_BYTES } from "./dir.ts";
 
@@ -101,7 +101,7 @@ export async function walkOciArchive(
           }
           const raw = await parser.readAll(cap);
           if (entry.name === "oci-layout") assertOciLayoutFile(raw, "archive");
-          else parseStrictJson(raw, entry.name);
+          else parseStrictJsonAs(raw, entry.name);
           metadata.set(entry.name, raw);
           break;
         }

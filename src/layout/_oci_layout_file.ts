@@ -5,7 +5,7 @@
  */
 import { DangerzoneError } from "../errors.ts";
 import { isObject } from "../oci/_assert.ts";
-import { parseStrictJson } from "./_strict_json.ts";
+import { parseStrictJsonAs } from "../strict_json.ts";
 
 /** The exact bytes `cosign save` (and ggcr) writes to `oci-layout`. */
 export const OCI_LAYOUT_BYTES: Uint8Array = new TextEncoder().encode(
@@ -23,7 +23,7 @@ export function assertOciLayoutFile(untrusted: Uint8Array, where: string): void 
       `${where}: oci-layout is larger than ${MAX_OCI_LAYOUT_BYTES} bytes`,
     );
   }
-  const value = parseStrictJson(untrusted, `${where}: oci-layout`);
+  const value = parseStrictJsonAs(untrusted, `${where}: oci-layout`);
   if (!isObject(value) || value.imageLayoutVersion !== "1.0.0") {
     throw new DangerzoneError(
       "ARCHIVE_INVALID",

@@ -13,7 +13,7 @@ import { DangerzoneError } from "../errors.ts";
 import { fail, isObject } from "../oci/_assert.ts";
 import { assertDescriptor, type Descriptor } from "../oci/descriptor.ts";
 import { isIndexMediaType, isManifestMediaType, MediaType } from "../oci/media_types.ts";
-import { parseStrictJson } from "./_strict_json.ts";
+import { parseStrictJsonAs } from "../strict_json.ts";
 import type { BlobRoot } from "./blob_check.ts";
 
 /** The annotation `cosign save` puts on every `index.json` entry. */
@@ -76,13 +76,13 @@ function isImageKind(kind: string | undefined): boolean {
  * ```
  */
 export function parseArchiveIndex(files: ArchiveIndexFiles): ArchiveIndex {
-  const indexValue = parseStrictJson(files.untrustedIndexJson, "index.json");
+  const indexValue = parseStrictJsonAs(files.untrustedIndexJson, "index.json");
   const indexEntries = checkIndexShape(indexValue, "index.json");
   let form: ArchiveIndex["form"] = "cosign-save";
   let entries = indexEntries;
   if (files.untrustedDangerzoneJson !== undefined) {
     form = "dangerzone-archive";
-    const fullValue = parseStrictJson(files.untrustedDangerzoneJson, "dangerzone.json");
+    const fullValue = parseStrictJsonAs(files.untrustedDangerzoneJson, "dangerzone.json");
     entries = checkIndexShape(fullValue, "dangerzone.json");
     if (!isObject(fullValue) || !Array.isArray(fullValue.manifests)) {
       throw new DangerzoneError("INTERNAL", "dangerzone.json shape check let a non-index through");

@@ -11,7 +11,7 @@ import type { Descriptor } from "../oci/descriptor.ts";
 import type { Digest } from "../oci/digest.ts";
 import { parseManifest } from "../oci/manifest.ts";
 import { isIndexMediaType, isManifestMediaType } from "../oci/media_types.ts";
-import { parseStrictJson } from "./_strict_json.ts";
+import { parseStrictJsonAs } from "../strict_json.ts";
 
 /** What {@linkcode findBlobProblems} needs from a layout ({@linkcode OciLayoutDir} has it). */
 export interface BlobLookup {
@@ -103,7 +103,7 @@ export async function findBlobProblems(
     let manifest;
     try {
       const raw = await store.getManifest(d);
-      parseStrictJson(raw, `manifest ${d.digest.slice(0, 19)}…`, "MANIFEST_INVALID");
+      parseStrictJsonAs(raw, `manifest ${d.digest.slice(0, 19)}…`, "MANIFEST_INVALID");
       manifest = parseManifest(raw);
     } catch (err) {
       if (!(err instanceof DangerzoneError)) throw err;

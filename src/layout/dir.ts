@@ -21,7 +21,7 @@ import { assertOciLayoutFile, MAX_OCI_LAYOUT_BYTES, OCI_LAYOUT_BYTES } from "./_
 import { chunkReader } from "./_byte_stream.ts";
 import type { UnverifiedBlobReader } from "./image_tar_stream.ts";
 import { blobRelativePath, type MetadataName } from "./_safe_path.ts";
-import { parseStrictJson } from "./_strict_json.ts";
+import { parseStrictJsonAs } from "../strict_json.ts";
 
 /** The annotation that names a tag in `index.json` (OCI image layout spec). */
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
@@ -392,7 +392,7 @@ export class OciLayoutDir implements ContentStore {
     if (raw === undefined) {
       throw new DangerzoneError("ARCHIVE_INVALID", `the OCI layout at ${this.path} has no index.json`);
     }
-    parseStrictJson(raw, "index.json");
+    parseStrictJsonAs(raw, "index.json");
     let index;
     try {
       index = parseManifest(raw);
@@ -410,7 +410,7 @@ export class OciLayoutDir implements ContentStore {
 
   /** Replaces `index.json` with exactly `raw` (which must parse as an index), atomically. */
   async writeIndex(raw: Uint8Array): Promise<void> {
-    parseStrictJson(raw, "index.json");
+    parseStrictJsonAs(raw, "index.json");
     const index = parseManifest(raw);
     if (index.kind !== "index") throw new DangerzoneError("ARCHIVE_INVALID", "index.json must be an index");
     await writeFileAtomic(`${this.path}/index.json`, raw);

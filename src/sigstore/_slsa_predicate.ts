@@ -8,7 +8,7 @@
  * @module
  */
 import { DangerzoneError } from "../errors.ts";
-import { isJsonObject, type JsonObject, parseStrictJsonBytes } from "./_strict_json.ts";
+import { isJsonObject, type JsonObject, parseStrictJsonBytes } from "../strict_json.ts";
 
 /** SLSA provenance v0.2. */
 export const SLSA_PROVENANCE_V02 = "https://slsa.dev/provenance/v0.2";

@@ -35,7 +35,7 @@ import {
   parseStrictJson,
   parseStrictJsonBytes,
   ShapeReader,
-} from "./_strict_json.ts";
+} from "../strict_json.ts";
 import { type Bundle, MAX_BUNDLE_BYTES, parseBundle } from "./bundle.ts";
 import { type VerifiedBundle, verifyBundle } from "./bundle_verifier.ts";
 import type { PublicKey } from "./keys.ts";

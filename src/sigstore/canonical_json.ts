@@ -5,7 +5,7 @@
  * @module
  */
 import { DangerzoneError } from "../errors.ts";
-import { isJsonObject } from "./_strict_json.ts";
+import { isJsonObject } from "../strict_json.ts";
 
 /**
  * Serialises a JSON value canonically (RFC 8785): object members sorted by the UTF-16 code units of

@@ -9,8 +9,8 @@
  */
 import { DangerzoneError } from "../errors.ts";
 import { decodeBase64Strict, encodeBase64 } from "./_base64.ts";
-import { parseStrictJson, parseStrictJsonArray, ShapeReader, StrictJsonError } from "./_strict_json.ts";
-import { decodeUtf8 } from "./_strict_json.ts";
+import { parseStrictJson, parseStrictJsonArray, ShapeReader, StrictJsonError } from "../strict_json.ts";
+import { decodeUtf8 } from "../strict_json.ts";
 import type { UntrustedTlogEntry } from "./set.ts";
 
 /** At most this many signatures are considered for one image (DESIGN rule 7). */

@@ -9,7 +9,7 @@
  */
 import { DangerzoneError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
-import { isJsonObject, parseStrictJsonBytes, ShapeReader, StrictJsonError } from "./_strict_json.ts";
+import { isJsonObject, parseStrictJsonBytes, ShapeReader, StrictJsonError } from "../strict_json.ts";
 
 /** The `critical.type` of a cosign container image signature. */
 export const COSIGN_SIGNATURE_TYPE = "cosign container image signature";

@@ -10,7 +10,7 @@
 import { DangerzoneError } from "../errors.ts";
 import { bytesEqual } from "./_asn1.ts";
 import { decodeBase64Strict } from "./_base64.ts";
-import { parseStrictJsonBytes, ShapeReader, StrictJsonError } from "./_strict_json.ts";
+import { parseStrictJsonBytes, ShapeReader, StrictJsonError } from "../strict_json.ts";
 import { type PublicKey, sameKey, spkiFromPem } from "./keys.ts";
 
 /** What the log entry must say. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { DangerzoneError } from "../errors.ts";
-import { decodeUtf8, isJsonObject, parseStrictJsonArray } from "../sigstore/_strict_json.ts";
+import { decodeUtf8, isJsonObject, parseStrictJsonArray } from "../strict_json.ts";
 import type { UntrustedBundleEntry } from "../sigstore/bundle_signature.ts";
 import { MAX_SIGNATURES } from "../sigstore/cosign_signature.ts";
 

@@ -355,7 +355,7 @@ const hostile: [string, () => Uint8Array, RegExp, ArchiveReadOptions?][] = [
         { name: "./index.json", body: enc.encode("{nope") },
         base()[5] as RawEntry,
       ]),
-    /index\.json is not valid JSON/,
+    /index\.json is not valid strict JSON/,
   ],
   [
     "index.json with a duplicate key",
@@ -364,7 +364,7 @@ const hostile: [string, () => Uint8Array, RegExp, ArchiveReadOptions?][] = [
         name: "./index.json",
         body: enc.encode('{"manifests":[],"manifests":[1]}'),
       }, base()[5] as RawEntry]),
-    /index\.json has a duplicate key 'manifests'/,
+    /index\.json is not valid strict JSON: duplicate key "manifests"/,
   ],
   [
     "not a tar at all",

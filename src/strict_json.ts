@@ -3,11 +3,11 @@
  * duplicate keys, trailing data, non-finite numbers, lone surrogates in keys and excessive nesting
  * are rejected, where `JSON.parse` silently keeps the last duplicate. Objects are created without a
  * prototype, so a `__proto__` key is plain data. Also holds the small shape readers the payload,
- * signature and log-entry parsers share. Private to `src/sigstore/`.
+ * signature, log-entry and layout parsers share.
  *
  * @module
  */
-import { DangerzoneError, type ErrorCode } from "../errors.ts";
+import { DangerzoneError, type ErrorCode } from "./errors.ts";
 
 /** Thrown for malformed JSON; callers convert it into their own {@linkcode DangerzoneError}. */
 export class StrictJsonError extends Error {
@@ -305,5 +305,22 @@ export class ShapeReader {
       this.fail(`${what} is not a non-negative integer`);
     }
     return value;
+  }
+}
+
+/**
+ * Parses UTF-8 bytes strictly and reports any defect as one {@linkcode DangerzoneError} with `code`,
+ * naming the input by `label` (e.g. "index.json").
+ */
+export function parseStrictJsonAs(
+  untrusted: Uint8Array,
+  label: string,
+  code: ErrorCode = "ARCHIVE_INVALID",
+): unknown {
+  try {
+    return parseStrictJsonBytes(untrusted);
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new DangerzoneError(code, `${label} is not valid strict JSON: ${reason}`, { cause });
   }
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseStrictJson, parseStrictJsonArray, StrictJsonError } from "../../src/sigstore/_strict_json.ts";
+import { parseStrictJson, parseStrictJsonArray, StrictJsonError } from "../src/strict_json.ts";
 
 Deno.test("parseStrictJson() refuses what JSON.parse lets through", () => {
   for (
