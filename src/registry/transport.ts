@@ -128,7 +128,6 @@ const MAX_TOKEN_RESPONSE = 1024 * 1024;
 const MAX_ERROR_BODY = 16 * 1024;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const DEFAULT_USER_AGENT = "dangerzone-image";
-const STREAM_CHUNK = 64 * 1024;
 const SCRATCH_SIZE = 1024 * 1024;
 
 /**
@@ -285,40 +284,6 @@ export class Transport {
       }
     }
   }
-
-  /**
-   * A blob body that resumes after a dropped connection with `Range: bytes=N-` from where it
-   * stopped (see {@linkcode Transport.openBlobReader}), as a byte stream (BYOB readers read
-   * straight into their own buffers). The stream never repeats bytes and does not verify them:
-   * pipe it through a verifier.
-   */
-  async openBlob(req: TransportRequest, options: OpenBlobOptions): Promise<ReadableStream<Uint8Array>> {
-    const reader = await this.openBlobReader(req, options);
-    const readInto = async (controller: ReadableByteStreamController): Promise<void> => {
-      const request = controller.byobRequest;
-      const view = request?.view;
-      if (request === null || view === null || view === undefined) {
-        // read-ahead with no pending read: fill a buffer of our own
-        const { bytes, done } = await reader.read(new Uint8Array(STREAM_CHUNK));
-        if (done) controller.close();
-        else controller.enqueue(bytes);
-        return;
-      }
-      const { bytes, done } = await reader.read(
-        new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
-      );
-      // after close(), the pending read is answered with the (empty) view on its moved buffer
-      if (done) controller.close();
-      request.respondWithNewView(bytes);
-    };
-    return new ReadableStream({
-      type: "bytes",
-      autoAllocateChunkSize: STREAM_CHUNK,
-      pull: readInto,
-      cancel: (reason) => reader.cancel(reason),
-    }, { highWaterMark: 8 * STREAM_CHUNK });
-  }
-
   /**
    * A reader of a blob body that resumes after a dropped connection with `Range: bytes=N-` from
    * where it stopped. A resumed response must be 206 with a `Content-Range` starting at exactly N;
