@@ -173,21 +173,7 @@ export class OciLayoutDir implements ContentStore {
   /** A stream of the blob that errors with `SIZE_MISMATCH` / `DIGEST_MISMATCH` unless it matches `desc`. */
   async getBlob(desc: Descriptor, _options?: ReadOptions): Promise<ReadableStream<Uint8Array>> {
     const path = this.blobPath(desc.digest);
-    const size = await this.statBlob(desc.digest);
-    if (size === undefined) throw missing(this.path, desc.digest);
-    if (size !== desc.size) {
-      throw new DangerzoneError(
-        "SIZE_MISMATCH",
-        `${labelOf(desc.digest)} in ${this.path} has ${size} bytes, its descriptor says ${desc.size}`,
-      );
-    }
-    let file: Deno.FsFile;
-    try {
-      file = await Deno.open(path, { read: true });
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) throw missing(this.path, desc.digest, err);
-      throw ioError(err, `opening ${path}`);
-    }
+    const file = await this.#openBlobFile(desc, path);
     const verifier = new BlobVerifier(desc, { label: labelOf(desc.digest) });
     let open = true;
     const close = () => {
@@ -237,21 +223,7 @@ export class OciLayoutDir implements ContentStore {
    */
   async openUnverifiedBlob(desc: Descriptor): Promise<UnverifiedBlobReader> {
     const path = this.blobPath(desc.digest);
-    const size = await this.statBlob(desc.digest);
-    if (size === undefined) throw missing(this.path, desc.digest);
-    if (size !== desc.size) {
-      throw new DangerzoneError(
-        "SIZE_MISMATCH",
-        `${labelOf(desc.digest)} in ${this.path} has ${size} bytes, its descriptor says ${desc.size}`,
-      );
-    }
-    let file: Deno.FsFile;
-    try {
-      file = await Deno.open(path, { read: true });
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) throw missing(this.path, desc.digest, err);
-      throw ioError(err, `opening ${path}`);
-    }
+    const file = await this.#openBlobFile(desc, path);
     let open = true;
     const close = () => {
       if (open) {
@@ -283,6 +255,24 @@ export class OciLayoutDir implements ContentStore {
       },
       close,
     };
+  }
+
+  /** Opens the blob file at `path` for reading (absent: `ARCHIVE_INVALID`; wrong size: `SIZE_MISMATCH`). */
+  async #openBlobFile(desc: Descriptor, path: string): Promise<Deno.FsFile> {
+    const size = await this.statBlob(desc.digest);
+    if (size === undefined) throw missing(this.path, desc.digest);
+    if (size !== desc.size) {
+      throw new DangerzoneError(
+        "SIZE_MISMATCH",
+        `${labelOf(desc.digest)} in ${this.path} has ${size} bytes, its descriptor says ${desc.size}`,
+      );
+    }
+    try {
+      return await Deno.open(path, { read: true });
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) throw missing(this.path, desc.digest, err);
+      throw ioError(err, `opening ${path}`);
+    }
   }
 
   /** True only when the blob exists as a regular file with the right size AND its bytes hash to the digest. */

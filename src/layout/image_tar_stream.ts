@@ -20,14 +20,12 @@
 import { DangerzoneError } from "../errors.ts";
 import type { ContentStore } from "../oci/content_store.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
-import type { Digest } from "../oci/digest.ts";
-import { MediaType } from "../oci/media_types.ts";
 import { BlobVerifier } from "../oci/verify_stream.ts";
 import { CHUNK_SIZE } from "./_byte_stream.ts";
 import { OCI_LAYOUT_BYTES } from "./_oci_layout_file.ts";
 import { blobRelativePath } from "./_safe_path.ts";
+import { fileEntry, taggedDescriptor, taggedIndexJson, WriteOnlyTarStore } from "./_tar_entries.ts";
 import { END_OF_ARCHIVE, entryHeader, paddingFor } from "./_tar_header.ts";
-import { REF_NAME_ANNOTATION } from "./dir.ts";
 
 /** Reads one blob's raw bytes in order. */
 export interface UnverifiedBlobReader {
@@ -75,12 +73,11 @@ interface Copying {
  * await loading;
  * ```
  */
-export class ImageTarStream implements ContentStore {
+export class ImageTarStream extends WriteOnlyTarStore implements ContentStore {
   /** The tar bytes (each chunk valid until the next read). */
   readonly readable: ReadableStream<Uint8Array>;
   readonly #source: UnverifiedBlobSource;
   readonly #onProgress: ((bytes: number) => void) | undefined;
-  readonly #written = new Map<Digest, number>();
   readonly #entries: Descriptor[] = [];
   readonly #parts: Part[] = [];
   readonly #buffer = new Uint8Array(CHUNK_SIZE);
@@ -92,6 +89,7 @@ export class ImageTarStream implements ContentStore {
 
   /** Starts the tar (its directory entries) over `source`. */
   constructor(source: UnverifiedBlobSource, options: ImageTarStreamOptions = {}) {
+    super("a tar stream for the runtime");
     this.#source = source;
     this.#onProgress = options.onProgress;
     this.#parts.push(
@@ -103,26 +101,6 @@ export class ImageTarStream implements ContentStore {
       cancel: (reason) =>
         this.abort(reason ?? new DangerzoneError("RUNTIME_FAILED", "the runtime stopped reading")),
     }, { highWaterMark: 0 });
-  }
-
-  /** Not readable. */
-  resolve(): Promise<Descriptor> {
-    return Promise.reject(unsupported("resolve"));
-  }
-
-  /** Not readable. */
-  getManifest(): Promise<Uint8Array> {
-    return Promise.reject(unsupported("getManifest"));
-  }
-
-  /** Not readable. */
-  getBlob(): Promise<ReadableStream<Uint8Array>> {
-    return Promise.reject(unsupported("getBlob"));
-  }
-
-  /** True when this tar already holds the blob. */
-  hasBlob(desc: Descriptor): Promise<boolean> {
-    return Promise.resolve(this.#written.get(desc.digest) === desc.size);
   }
 
   /**
@@ -142,12 +120,7 @@ export class ImageTarStream implements ContentStore {
     verifier.finish();
     await this.#append(desc, { kind: "bytes", bytes: raw });
     if (tag === undefined) return;
-    this.#entries.push({
-      mediaType: desc.mediaType,
-      digest: desc.digest,
-      size: desc.size,
-      annotations: { [REF_NAME_ANNOTATION]: tag },
-    });
+    this.#entries.push(taggedDescriptor(desc, tag));
   }
 
   /** Appends `index.json` (the tagged manifests), `oci-layout` and the end of the tar. */
@@ -155,20 +128,14 @@ export class ImageTarStream implements ContentStore {
     if (this.#state !== "open") {
       return Promise.reject(this.#failure ?? new DangerzoneError("INTERNAL", "the tar is already finished"));
     }
-    if (this.#entries.length === 0) {
-      return Promise.reject(
-        new DangerzoneError("INTERNAL", "an archive for the runtime needs one tagged image"),
-      );
+    let index: Uint8Array;
+    try {
+      index = taggedIndexJson(this.#entries);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const index = new TextEncoder().encode(
-      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: this.#entries }),
-    );
-    for (const [name, bytes] of [["index.json", index], ["oci-layout", OCI_LAYOUT_BYTES]] as const) {
-      this.#parts.push(
-        { kind: "bytes", bytes: entryHeader(name, "file", bytes.byteLength) },
-        { kind: "bytes", bytes },
-        { kind: "bytes", bytes: paddingFor(bytes.byteLength) },
-      );
+    for (const bytes of [...fileEntry("index.json", index), ...fileEntry("oci-layout", OCI_LAYOUT_BYTES)]) {
+      this.#parts.push({ kind: "bytes", bytes });
     }
     this.#parts.push({ kind: "bytes", bytes: END_OF_ARCHIVE });
     this.#state = "finished";
@@ -198,8 +165,8 @@ export class ImageTarStream implements ContentStore {
         this.#failure ?? new DangerzoneError("INTERNAL", `the tar stream is already ${this.#state}`),
       );
     }
-    if (this.#written.get(desc.digest) === desc.size) return Promise.resolve();
-    this.#written.set(desc.digest, desc.size);
+    if (this.written.get(desc.digest) === desc.size) return Promise.resolve();
+    this.written.set(desc.digest, desc.size);
     return new Promise<void>((resolve, reject) => {
       const settle = (err?: unknown) => (err === undefined ? resolve() : reject(err));
       this.#parts.push(
@@ -287,8 +254,4 @@ export class ImageTarStream implements ContentStore {
     this.#wake = undefined;
     wake?.();
   }
-}
-
-function unsupported(op: string): DangerzoneError {
-  return new DangerzoneError("UNSUPPORTED", `${op} is not supported on a tar stream for the runtime`);
 }

@@ -19,12 +19,12 @@
 import { DangerzoneError } from "../errors.ts";
 import type { ContentStore } from "../oci/content_store.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
-import type { Digest } from "../oci/digest.ts";
 import { CountingVerifier, isSelfVerifying } from "../oci/verify_stream.ts";
 import { dirname, ioError, syncDir } from "./_atomic_file.ts";
 import { chunkReader } from "./_byte_stream.ts";
 import { OCI_LAYOUT_BYTES } from "./_oci_layout_file.ts";
 import { blobRelativePath } from "./_safe_path.ts";
+import { fileEntry, WriteOnlyTarStore } from "./_tar_entries.ts";
 import { END_OF_ARCHIVE, entryHeader, paddingFor } from "./_tar_header.ts";
 import { TAR_BUFFER_SIZE, TarFileWorker } from "./_tar_file_worker.ts";
 import { parseArchiveIndex } from "./archive_index.ts";
@@ -50,7 +50,7 @@ export interface ArchiveMetadata {
  * await writer.abort(); // or putBlob(...) then finish({ indexJson, dangerzoneJson })
  * ```
  */
-export class OciArchiveWriter implements ContentStore {
+export class OciArchiveWriter extends WriteOnlyTarStore implements ContentStore {
   /** The final path (`FILE`); the data goes to `FILE.partial` until {@linkcode OciArchiveWriter.finish}. */
   readonly path: string;
   readonly #partial: string;
@@ -58,12 +58,12 @@ export class OciArchiveWriter implements ContentStore {
   #buffer: ArrayBuffer | undefined;
   #filled = 0;
   #filledHashed = false;
-  readonly #written = new Map<Digest, number>();
   #queue: Promise<unknown> = Promise.resolve();
   #failure: DangerzoneError | undefined = undefined;
   #state: "open" | "finished" | "aborted" = "open";
 
   private constructor(path: string, file: TarFileWorker) {
+    super("an archive being written");
     this.path = path;
     this.#partial = `${path}.partial`;
     this.#file = file;
@@ -86,33 +86,13 @@ export class OciArchiveWriter implements ContentStore {
     return writer;
   }
 
-  /** Reading from an archive being written is not supported. */
-  resolve(): Promise<Descriptor> {
-    return Promise.reject(unsupported("resolve"));
-  }
-
-  /** Reading from an archive being written is not supported. */
-  getManifest(): Promise<Uint8Array> {
-    return Promise.reject(unsupported("getManifest"));
-  }
-
-  /** Reading from an archive being written is not supported. */
-  getBlob(): Promise<ReadableStream<Uint8Array>> {
-    return Promise.reject(unsupported("getBlob"));
-  }
-
-  /** True when this writer already wrote the blob (verified on the way in). */
-  hasBlob(desc: Descriptor): Promise<boolean> {
-    return Promise.resolve(this.#written.get(desc.digest) === desc.size);
-  }
-
   /**
    * Streams a blob into `./blobs/sha256/<hex>`, verified against `desc` (size and digest); a
    * blob already written is skipped (the stream is cancelled). A failure aborts the archive.
    */
   putBlob(desc: Descriptor, stream: ReadableStream<Uint8Array>): Promise<void> {
     return this.#serial(async () => {
-      if (this.#written.has(desc.digest)) {
+      if (this.written.has(desc.digest)) {
         await stream.cancel().catch(() => {});
         return;
       }
@@ -147,7 +127,7 @@ export class OciArchiveWriter implements ContentStore {
       } finally {
         reader.release();
       }
-      this.#written.set(desc.digest, desc.size);
+      this.written.set(desc.digest, desc.size);
     }, stream);
   }
 
@@ -173,7 +153,7 @@ export class OciArchiveWriter implements ContentStore {
         untrustedDangerzoneJson: metadata.dangerzoneJson,
       });
       for (const d of index.entries) {
-        if (this.#written.get(d.digest) !== d.size) {
+        if (this.written.get(d.digest) !== d.size) {
           throw new DangerzoneError(
             "ARCHIVE_INVALID",
             `the archive index lists ${d.digest.slice(0, 19)}… but that blob was not written`,
@@ -183,10 +163,8 @@ export class OciArchiveWriter implements ContentStore {
       const files: [string, Uint8Array][] = [];
       if (metadata.dangerzoneJson !== undefined) files.push(["./dangerzone.json", metadata.dangerzoneJson]);
       files.push(["./index.json", metadata.indexJson], ["./oci-layout", OCI_LAYOUT_BYTES]);
-      for (const [name, bytes] of files) {
-        await this.#put(entryHeader(name, "file", bytes.length), false);
-        await this.#put(bytes, false);
-        await this.#put(paddingFor(bytes.length), false);
+      for (const [name, body] of files) {
+        for (const bytes of fileEntry(name, body)) await this.#put(bytes, false);
       }
       await this.#put(END_OF_ARCHIVE, false);
       this.#flush();
@@ -252,8 +230,4 @@ export class OciArchiveWriter implements ContentStore {
     this.#queue = next.catch(() => {});
     return next;
   }
-}
-
-function unsupported(op: string): DangerzoneError {
-  return new DangerzoneError("UNSUPPORTED", `${op} is not supported on an archive being written`);
 }

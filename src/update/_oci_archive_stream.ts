@@ -13,11 +13,10 @@
 import { DangerzoneError } from "../errors.ts";
 import type { ContentStore } from "../oci/content_store.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
-import { type Digest, digestHex } from "../oci/digest.ts";
-import { MediaType } from "../oci/media_types.ts";
+import { digestHex } from "../oci/digest.ts";
 import { BlobVerifier, CountingVerifier, isSelfVerifying } from "../oci/verify_stream.ts";
+import { taggedDescriptor, taggedIndexJson, WriteOnlyTarStore } from "../layout/_tar_entries.ts";
 
-const REF_NAME = "org.opencontainers.image.ref.name";
 const OCI_LAYOUT = new TextEncoder().encode('{"imageLayoutVersion":"1.0.0"}');
 const BLOCK = 512;
 /** Size of each reusable read buffer. */
@@ -91,10 +90,9 @@ type Part =
  * intact until it has read three more. A source marked with `markSelfVerifying` for the same
  * descriptor is counted, not hashed a second time; any other is hashed here.
  */
-export class OciArchiveStream implements ContentStore {
+export class OciArchiveStream extends WriteOnlyTarStore implements ContentStore {
   /** The tar bytes. */
   readonly readable: ReadableStream<Uint8Array>;
-  readonly #written = new Map<Digest, number>();
   readonly #entries: Descriptor[] = [];
   readonly #parts: Part[] = [];
   readonly #ring: ArrayBuffer[] = [];
@@ -105,6 +103,7 @@ export class OciArchiveStream implements ContentStore {
 
   /** Starts the archive with its directory entries. */
   constructor() {
+    super("an archive stream");
     this.#parts.push(
       { kind: "bytes", bytes: header("blobs/", "directory", 0) },
       { kind: "bytes", bytes: header("blobs/sha256/", "directory", 0) },
@@ -114,26 +113,6 @@ export class OciArchiveStream implements ContentStore {
       cancel: (reason) =>
         this.abort(reason ?? new DangerzoneError("RUNTIME_FAILED", "the runtime stopped reading")),
     }, { highWaterMark: 1 });
-  }
-
-  /** Not readable. */
-  resolve(): Promise<Descriptor> {
-    return Promise.reject(unsupported("resolve"));
-  }
-
-  /** Not readable. */
-  getManifest(): Promise<Uint8Array> {
-    return Promise.reject(unsupported("getManifest"));
-  }
-
-  /** Not readable. */
-  getBlob(): Promise<ReadableStream<Uint8Array>> {
-    return Promise.reject(unsupported("getBlob"));
-  }
-
-  /** True when this archive already holds the blob. */
-  hasBlob(desc: Descriptor): Promise<boolean> {
-    return Promise.resolve(this.#written.get(desc.digest) === desc.size);
   }
 
   /**
@@ -147,7 +126,7 @@ export class OciArchiveStream implements ContentStore {
           new DangerzoneError("INTERNAL", `the archive stream is already ${this.#state}`);
       });
     }
-    if (this.#written.get(desc.digest) === desc.size) return stream.cancel().catch(() => {});
+    if (this.written.get(desc.digest) === desc.size) return stream.cancel().catch(() => {});
     const label = `blob ${desc.digest.slice(0, 19)}…`;
     const check: BlobCheck = isSelfVerifying(stream, desc)
       ? countOnly(desc, label)
@@ -164,7 +143,7 @@ export class OciArchiveStream implements ContentStore {
         check,
         settle: (err) => {
           if (err === undefined) {
-            this.#written.set(desc.digest, desc.size);
+            this.written.set(desc.digest, desc.size);
             resolve();
           } else {
             reject(err);
@@ -182,12 +161,7 @@ export class OciArchiveStream implements ContentStore {
   async putManifest(desc: Descriptor, raw: Uint8Array, tag?: string): Promise<void> {
     await this.putBlob(desc, new Blob([raw as Uint8Array<ArrayBuffer>]).stream());
     if (tag === undefined) return;
-    this.#entries.push({
-      mediaType: desc.mediaType,
-      digest: desc.digest,
-      size: desc.size,
-      annotations: { [REF_NAME]: tag },
-    });
+    this.#entries.push(taggedDescriptor(desc, tag));
   }
 
   /** Appends `index.json` (the tagged manifests), `oci-layout` and the end of the tar. */
@@ -197,14 +171,12 @@ export class OciArchiveStream implements ContentStore {
         this.#failure ?? new DangerzoneError("INTERNAL", "the archive is already finished"),
       );
     }
-    if (this.#entries.length === 0) {
-      return Promise.reject(
-        new DangerzoneError("INTERNAL", "an archive for the runtime needs one tagged image"),
-      );
+    let index: Uint8Array;
+    try {
+      index = taggedIndexJson(this.#entries);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const index = new TextEncoder().encode(
-      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: this.#entries }),
-    );
     for (const [name, bytes] of [["index.json", index], ["oci-layout", OCI_LAYOUT]] as const) {
       this.#parts.push({ kind: "bytes", bytes: header(name, "file", bytes.byteLength) });
       this.#parts.push({ kind: "bytes", bytes });
@@ -326,8 +298,4 @@ function countOnly(desc: Descriptor, label: string): BlobCheck {
       }
     },
   };
-}
-
-function unsupported(op: string): DangerzoneError {
-  return new DangerzoneError("UNSUPPORTED", `${op} is not supported on an archive stream`);
 }
