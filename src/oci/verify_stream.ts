@@ -29,39 +29,32 @@ export interface BlobVerifierOptions {
  * downloads, which first feed the bytes already on disk.
  */
 export class BlobVerifier {
-  readonly #expected: Expected;
+  readonly #counter: CountingVerifier;
   readonly #hash: Hash = createHash("sha256");
-  readonly #label: string;
-  #count = 0;
-  #done = false;
+  #finished = false;
 
   /** Starts verifying bytes that must match `expected`. */
   constructor(expected: Expected, options: BlobVerifierOptions = {}) {
-    this.#expected = expected;
-    this.#label = options.label ?? `blob ${expected.digest.slice(0, 19)}…`;
+    this.#counter = new CountingVerifier(expected, options);
   }
 
   /** Number of bytes seen so far. */
   get count(): number {
-    return this.#count;
+    return this.#counter.count;
   }
 
   /** Adds bytes; throws `SIZE_MISMATCH` as soon as they exceed the expected size. */
   update(chunk: Uint8Array): void {
-    if (this.#done) throw new DangerzoneError("INTERNAL", `${this.#label}: update after finish`);
-    this.#count += chunk.byteLength;
-    if (this.#count > this.#expected.size) {
-      this.#done = true;
-      throw tooLarge(this.#label, this.#expected);
-    }
+    this.#counter.add(chunk.byteLength);
     this.#hash.update(chunk);
   }
 
   /** Checks size and digest at the end; throws `SIZE_MISMATCH` or `DIGEST_MISMATCH`. */
   finish(): void {
-    if (this.#done) throw new DangerzoneError("INTERNAL", `${this.#label}: finish called twice`);
-    this.#done = true;
-    checkEnd(this.#label, this.#expected, this.#count, this.#hash.digest("hex"));
+    // A second finish must fail as the counter's does, not on the spent hash.
+    const hex = this.#finished ? "" : this.#hash.digest("hex");
+    this.#finished = true;
+    this.#counter.finish(hex);
   }
 }
 
