@@ -312,3 +312,86 @@ Deno.test("copyImage() fails when a marked source errors at its end (the kept ma
     );
   }
 });
+
+Deno.test("copyImage() with alsoTo tees the registry download into podman while it fills the cache", async () => {
+  await using tmp = makeTempDir("copy");
+  await using reg = await startRegistry({ mode: "plain" });
+  await using pm = await startPodman();
+  const index = await buildMultiArchImage(join(tmp.path, "multi"));
+  const pushed = await pushImage(index, reg, { repository: "sandbox/app", tag: "v1" });
+  using client = new RegistryClient({ insecureRegistries: [reg.host] });
+  const ref = parseReference(pushed.reference);
+  const cache = await OciLayoutDir.create(join(tmp.path, "cache"));
+  const root = await rootOf(client, pushed.reference);
+  const runtime = new PodmanRuntime({ env: pm.env });
+  const name = `${ref.name()}:staging`;
+  const archive = new OciArchiveStream();
+  const loading = runtime.load(archive.readable);
+  const copied = await copyImage(registrySource(client, ref), cache, {
+    root,
+    platform: AMD64,
+    alsoTo: { store: archive, tag: name },
+  });
+  await archive.finish();
+  assert.deepEqual((await loading).names, [name]);
+  assert.equal(copied.copiedBytes, copied.totalBytes);
+  assert.ok((await runtime.digestsOf(name))?.includes(index.digest));
+  // every blob landed in the cache, verified, none left as .partial
+  for (const b of copied.blobs) assert.ok(await cache.hasBlob(b), b.digest);
+  const names = await blobFileNames(join(tmp.path, "cache"));
+  assert.ok(!names.some((n) => n.endsWith(".partial")), names.join(","));
+});
+
+Deno.test("copyImage() with alsoTo: a download failing its digest errors the archive before index.json, cache keeps only .partial", async () => {
+  await using tmp = makeTempDir("copy");
+  const image = await memoryImage();
+  const cache = await OciLayoutDir.create(join(tmp.path, "cache"));
+  let pending = 0;
+  let maxPending = 0;
+  const source = Object.assign(memorySource(image, "bytes", false), {
+    async downloadBlobToFile(
+      desc: Descriptor,
+      path: string,
+      options: { onBytes?: (bytes: Uint8Array) => Promise<void> },
+    ): Promise<void> {
+      const bytes = (image.blobs.get(desc.digest) ?? new Uint8Array()).slice();
+      if (desc.mediaType === MediaType.OCI_LAYER_TAR) bytes[bytes.length - 1] = (bytes.at(-1) ?? 0) ^ 1;
+      const verifier = new BlobVerifier(desc);
+      for (let off = 0; off < bytes.length; off += 1024 * 1024) {
+        const chunk = bytes.subarray(off, off + 1024 * 1024);
+        verifier.update(chunk);
+        pending++;
+        maxPending = Math.max(maxPending, pending);
+        await options.onBytes?.(chunk);
+        pending--;
+        await Deno.writeFile(`${path}.partial`, chunk, { append: true });
+      }
+      verifier.finish();
+      await Deno.rename(`${path}.partial`, path);
+    },
+  });
+  const archive = new OciArchiveStream();
+  const tar = new Response(archive.readable).arrayBuffer();
+  const copying = copyImage(source, cache, { root: image.root, alsoTo: { store: archive, tag: "x:y" } })
+    .then(() => archive.finish());
+  copying.catch((err) => archive.abort(err));
+  await assert.rejects(
+    copying,
+    (err: unknown) => err instanceof DangerzoneError && err.code === "DIGEST_MISMATCH",
+  );
+  await assert.rejects(
+    tar,
+    (err: unknown) => err instanceof DangerzoneError && err.code === "DIGEST_MISMATCH",
+  );
+  assert.equal(maxPending, 1, "one chunk at a time: the download waits for the archive");
+  const layer = [...image.blobs.keys()][1] ?? "";
+  const names = await blobFileNames(join(tmp.path, "cache"));
+  assert.ok(names.includes(`${layer.slice(7)}.partial`), names.join(","));
+  assert.ok(!names.includes(layer.slice(7)), "the wrong layer was never renamed into place");
+});
+
+async function blobFileNames(layout: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(join(layout, "blobs", "sha256"))) names.push(e.name);
+  return names;
+}
