@@ -38,15 +38,7 @@ export interface BlobFileDownloader {
   downloadBlobToFile(
     desc: Descriptor,
     path: string,
-    options: {
-      onProgress?: (done: number, total: number) => void;
-      signal?: AbortSignal;
-      /**
-       * Receives every byte in order, each chunk after it was counted and hashed, before the next is
-       * read (valid until the promise settles); the bytes are verified only once the download resolved.
-       */
-      onBytes?: (bytes: Uint8Array) => Promise<void>;
-    },
+    options: { onProgress?: (done: number, total: number) => void; signal?: AbortSignal },
   ): Promise<void>;
 }
 
@@ -97,13 +89,6 @@ export interface CopyOptions extends ReadOptions {
   onPlan?: (plan: CopyPlan) => void | Promise<void>;
   /** Called as bytes are copied. */
   onProgress?: (progress: CopyProgress) => void;
-  /**
-   * A second destination written in the same pass, in the same order (e.g. the oci-archive a runtime is
-   * loading): a blob the first destination lacks is teed from the source's verified download while it is
-   * written to the first (the download waits for the slower of the two), and one it has is read from it.
-   * The teed stream ends cleanly only after the download verified size and digest, and errors otherwise.
-   */
-  alsoTo?: { store: ContentStore; tag?: string };
 }
 
 /** The result of {@linkcode copyImage}: exactly what was copied, all verified. */
@@ -167,39 +152,26 @@ export async function copyImage(
   await options.onPlan?.({ root, manifest, blobs, missing, missingBytes, totalBytes });
 
   let done = totalBytes - missingBytes;
-  const also = options.alsoTo?.store;
-  for (const b of also === undefined ? missing : unique(blobs)) {
+  for (const b of missing) {
     options.signal?.throwIfAborted();
-    if (!missing.some((m) => m.digest === b.digest)) {
-      // `also` only: the first destination has it (verified again as it is read)
-      if (also !== undefined) await also.putBlob(b, await dst.getBlob(b, read), read);
-      continue;
-    }
     const base = done;
     const report = (n: number) =>
       options.onProgress?.({ digest: b.digest, done: base + n, total: totalBytes });
     report(0);
     if (isDownloader(src) && isFileLayout(dst)) {
-      const path = dst.blobPath(b.digest);
-      if (also === undefined) {
-        await src.downloadBlobToFile(b, path, { onProgress: (n) => report(n), ...read });
-      } else {
-        await downloadTeed(src, b, path, also, { onProgress: (n) => report(n), ...read });
-      }
+      await src.downloadBlobToFile(b, dst.blobPath(b.digest), {
+        onProgress: (n) => report(n),
+        ...read,
+      });
     } else {
       const stream = await src.getBlob(b, read);
       await dst.putBlob(b, counted(stream, b, report), read);
-      if (also !== undefined) await also.putBlob(b, await dst.getBlob(b, read), read);
     }
     done = base + b.size;
     report(b.size);
   }
   if (manifest !== root) await dst.putManifest(manifest.descriptor, manifest.raw, undefined, read);
   await dst.putManifest(root.descriptor, root.raw, options.tag, read);
-  if (also !== undefined) {
-    if (manifest !== root) await also.putManifest(manifest.descriptor, manifest.raw, undefined, read);
-    await also.putManifest(root.descriptor, root.raw, options.alsoTo?.tag, read);
-  }
   return { root, manifest, blobs, totalBytes, copiedBytes: missingBytes };
 }
 
@@ -309,140 +281,6 @@ function counted(
     cancel: (reason) => reader.cancel(reason),
   });
   return mark(out);
-}
-
-/**
- * Downloads `desc` to `path` while `also` receives the same bytes through a {@linkcode TeeFeed}: the
- * download hands each hashed chunk over and waits until `also` copied it out (backpressure, no queue);
- * the feed ends cleanly only after the download verified size and digest (and renamed the file into
- * place), and errors with the download's error otherwise.
- */
-async function downloadTeed(
-  src: BlobFileDownloader,
-  desc: Descriptor,
-  path: string,
-  also: ContentStore,
-  options: { onProgress: (done: number) => void; signal?: AbortSignal },
-): Promise<void> {
-  const feed = new TeeFeed(desc);
-  const read: ReadOptions = options.signal === undefined ? {} : { signal: options.signal };
-  const consumed = also.putBlob(desc, feed.readable, read);
-  // a failure of the consumer reaches the download through push(); this keeps it from being unhandled
-  consumed.catch(() => {});
-  try {
-    await src.downloadBlobToFile(desc, path, { ...options, onBytes: (bytes) => feed.push(bytes) });
-  } catch (err) {
-    feed.error(err);
-    await consumed.catch(() => {});
-    throw err;
-  }
-  feed.close();
-  await consumed;
-}
-
-/**
- * A byte stream fed by {@linkcode TeeFeed.push}: each push resolves once the reader copied all of its
- * bytes into its own buffers (BYOB), so at most one pushed chunk is pending and none is retained. Marked
- * self-verifying for `desc`: the pusher verifies the bytes, and the stream closes only when told the
- * whole blob matched (`close`), or errors (`error`).
- */
-class TeeFeed {
-  readonly readable: ReadableStream<Uint8Array>;
-  #pending:
-    | { bytes: Uint8Array; offset: number; resolve: () => void; reject: (e: unknown) => void }
-    | undefined;
-  #wake: (() => void) | undefined;
-  #closed = false;
-  #failed = false;
-  #failure: unknown = undefined;
-  #controller: ReadableByteStreamController | undefined;
-
-  constructor(desc: Descriptor) {
-    this.readable = markSelfVerifying(
-      new ReadableStream({
-        type: "bytes",
-        autoAllocateChunkSize: COUNTED_CHUNK,
-        start: (controller) => {
-          this.#controller = controller;
-        },
-        pull: (controller) => this.#pull(controller),
-        cancel: (reason) => this.#fail(reason),
-      }),
-      desc,
-    );
-  }
-
-  /** Hands `bytes` to the reader; resolves once they were all copied out. */
-  push(bytes: Uint8Array): Promise<void> {
-    if (this.#failed) return Promise.reject(this.#failure);
-    if (this.#closed) return Promise.reject(new DangerzoneError("INTERNAL", "push after close"));
-    if (bytes.byteLength === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.#pending = { bytes, offset: 0, resolve, reject };
-      this.#wakeReader();
-    });
-  }
-
-  /** Ends the stream cleanly: every byte was pushed and verified. */
-  close(): void {
-    this.#closed = true;
-    this.#wakeReader();
-  }
-
-  /** Errors the stream (and a pending push). */
-  error(reason: unknown): void {
-    if (this.#failed) return;
-    this.#fail(reason);
-    try {
-      this.#controller?.error(reason);
-    } catch {
-      // already closed or errored
-    }
-  }
-
-  #fail(reason: unknown): void {
-    this.#failed = true;
-    this.#failure = reason;
-    const pending = this.#pending;
-    this.#pending = undefined;
-    pending?.reject(reason);
-    this.#wakeReader();
-  }
-
-  async #pull(controller: ReadableByteStreamController): Promise<void> {
-    for (;;) {
-      if (this.#failed) return;
-      if (this.#pending !== undefined) break;
-      if (this.#closed) {
-        controller.close();
-        controller.byobRequest?.respond(0);
-        return;
-      }
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-    }
-    const pending = this.#pending;
-    const request = controller.byobRequest;
-    const view = request?.view;
-    if (request === null || request === undefined || view === null || view === undefined) {
-      throw new DangerzoneError("INTERNAL", "no BYOB request in pull");
-    }
-    const n = Math.min(view.byteLength, pending.bytes.byteLength - pending.offset);
-    new Uint8Array(view.buffer, view.byteOffset, n).set(
-      pending.bytes.subarray(pending.offset, pending.offset + n),
-    );
-    pending.offset += n;
-    if (pending.offset === pending.bytes.byteLength) {
-      this.#pending = undefined;
-      pending.resolve();
-    }
-    request.respond(n);
-  }
-
-  #wakeReader(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
 }
 
 function isDownloader(x: ContentStore): x is ContentStore & BlobFileDownloader {

@@ -21,11 +21,8 @@ export interface BlobFileWriterOptions {
   resume: boolean;
   /** Expected blob size: a longer existing file is truncated to 0. */
   size: number;
-  /**
-   * Receives the bytes already in a resumed file, in order (to hash them); the next read waits for
-   * a returned promise, so the bytes stay valid until it settles.
-   */
-  onExisting?: (bytes: Uint8Array) => void | Promise<void>;
+  /** Receives the bytes already in a resumed file, in order (to hash them). */
+  onExisting?: (bytes: Uint8Array) => void;
   /** Size of each buffer (default 1 MiB). */
   bufferSize?: number;
   /** Number of buffers (default 4). */
@@ -137,10 +134,7 @@ export class BlobFileWriter {
   }
 
   /** Re-reads the bytes an earlier run left, so the verifier sees one continuous stream. */
-  async #reread(
-    size: number,
-    onExisting: ((bytes: Uint8Array) => void | Promise<void>) | undefined,
-  ): Promise<void> {
+  async #reread(size: number, onExisting: ((bytes: Uint8Array) => void) | undefined): Promise<void> {
     const file = this.#file;
     const existing = (await file.stat()).size;
     if (existing > size) {
@@ -152,7 +146,7 @@ export class BlobFileWriter {
     while (count < existing) {
       const n = await file.read(new Uint8Array(buffer));
       if (n === null) break;
-      await onExisting?.(new Uint8Array(buffer, 0, n));
+      onExisting?.(new Uint8Array(buffer, 0, n));
       count += n;
     }
     await file.truncate(count);

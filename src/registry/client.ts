@@ -37,15 +37,6 @@ export interface DownloadOptions {
    * re-hashing its bytes.
    */
   partialFile?: "temporary" | "resumable";
-  /**
-   * Receives every byte of the blob in order (a resumed file's first), each chunk after it was
-   * counted and hashed and before the next is read; the bytes are valid only until the returned
-   * promise settles (backpressure). A rejection fails the download. The bytes are verified only
-   * when `downloadBlob` resolves, so a consumer must not use them before. With it, a resumed file
-   * whose bytes turn out wrong is removed and the download fails (no restart from zero: the bytes
-   * already went out).
-   */
-  onBytes?: (bytes: Uint8Array) => Promise<void>;
 }
 
 /** Options of {@linkcode RegistryClient.listTags}. */
@@ -246,9 +237,7 @@ export class RegistryClient {
       await this.#downloadTo(ref, descriptor, tmpPath, resumable, options);
     } catch (err) {
       const badBytes = isDangerzoneError(err, "DIGEST_MISMATCH", "SIZE_MISMATCH");
-      const restartable = options.onBytes === undefined && err instanceof DangerzoneError &&
-        err.message.includes("resumed");
-      if (resumable && badBytes && restartable) {
+      if (resumable && badBytes && err instanceof DangerzoneError && err.message.includes("resumed")) {
         // the partial file from an earlier run was wrong: start once from zero
         await removeIfExists(tmpPath);
         await this.#downloadTo(ref, descriptor, tmpPath, resumable, options).catch(async (again) => {
@@ -431,10 +420,7 @@ export class RegistryClient {
     const writer = await BlobFileWriter.open(tmpPath, {
       resume: resumable,
       size: descriptor.size,
-      onExisting: (bytes) => {
-        verifier.update(bytes);
-        return options.onBytes?.(bytes);
-      },
+      onExisting: (bytes) => verifier.update(bytes),
     });
     let offset = writer.offset;
     const resumedFrom = offset;
@@ -502,7 +488,6 @@ export class RegistryClient {
         verifier.update(bytes);
         filled += bytes.byteLength;
         if (filled === buffer.byteLength) {
-          await options.onBytes?.(new Uint8Array(buffer, 0, filled));
           writer.write(buffer, filled);
           offset += filled;
           filled = 0;
@@ -518,11 +503,7 @@ export class RegistryClient {
       throw err;
     }
     if (filled > 0) {
-      try {
-        await options.onBytes?.(new Uint8Array(buffer, 0, filled));
-      } finally {
-        writer.write(buffer, filled);
-      }
+      writer.write(buffer, filled);
       offset += filled;
       options.onProgress?.(offset, total);
     }

@@ -26,7 +26,6 @@ export function registrySource(client: RegistryClient, ref: Reference): ContentS
       const download: DownloadOptions = { partialFile: "resumable" };
       if (options.onProgress !== undefined) download.onProgress = options.onProgress;
       if (options.signal !== undefined) download.signal = options.signal;
-      if (options.onBytes !== undefined) download.onBytes = options.onBytes;
       return client.downloadBlob(ref, desc, path, download);
     },
   };

@@ -7,16 +7,15 @@
  * 1. {@linkcode verifyRemoteImage}: resolve the tag to the digest of the exact bytes, verify the
  *    signatures, enforce the signed reference, refuse a rollback (`ROLLBACK`, exit 11). Equal log index
  *    and the runtime holding the verified digest under the image name: "already up to date".
- * 2. {@linkcode copyImage} registry -> download cache (`<data-dir>/cache`, an OCI layout) and, in the
- *    same pass, -> an oci-archive generated on the fly -> `runtime.load()`: the index, this platform's
- *    manifest, config and layers, each verified; a downloaded blob is teed into the archive as it is
- *    written to the cache (the slower side sets the pace); blobs resume from `.partial` files left by a
- *    killed run; a cached blob is re-hashed, never trusted by size; free space is checked first. The
- *    archive's `index.json` (its last entry, written after every blob verified) lists the verified root
- *    under a staging name (`REPO:dz-staging-<hex>`), so the runtime records the root digest; a blob
- *    failing its check stops the runtime before it sees the end of its input.
- * 3. The runtime must report the verified root digest for the staging name (`RUNTIME_DIGEST_MISMATCH`).
- * 4. The verified signatures, then the new log state, are stored (each file atomically); only then is
+ * 2. {@linkcode copyImage} registry -> download cache (`<data-dir>/cache`, an OCI layout): the index,
+ *    this platform's manifest, config and layers, each verified; blobs resume from `.partial` files left
+ *    by a killed run; a cached blob is re-hashed, never trusted by size; free space is checked first.
+ * 3. {@linkcode copyImage} cache -> an oci-archive generated on the fly -> `runtime.load()`: the archive's
+ *    `index.json` lists the verified root (the index, or the manifest) under a staging name
+ *    (`REPO:dz-staging-<hex>`), so the runtime records the root digest; a blob failing its check stops the
+ *    runtime before it sees the end of its input.
+ * 4. The runtime must report the verified root digest for the staging name (`RUNTIME_DIGEST_MISMATCH`).
+ * 5. The verified signatures, then the new log state, are stored (each file atomically); only then is
  *    the image tagged with its name and the staging name removed; `--prune` removes older images of the
  *    repository; the cache is emptied.
  *
@@ -29,7 +28,7 @@
 import { copyImage, type CopyPlan } from "../copy.ts";
 import { DangerzoneError, isDangerzoneError } from "../errors.ts";
 import { OciLayoutDir } from "../layout/dir.ts";
-import type { Platform } from "../oci/descriptor.ts";
+import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import { type Digest, digestHex } from "../oci/digest.ts";
 import { formatPlatform, normalizePlatform } from "../oci/platform.ts";
 import type { ContainerRuntime } from "../runtime/runtime.ts";
@@ -195,49 +194,31 @@ async function upgradeLocked(
     const cache = await OciLayoutDir.create(cacheDir);
     await cache.removeTemporaryFiles();
     const root = remote.manifest.descriptor;
-    // Registry -> cache and, in the same pass, -> an oci-archive stream -> runtime: every blob verified
-    // (.partial files of a killed run resume); a blob already cached is re-verified as it is read.
-    options.onStep?.({ step: "load", runtime: runtime.name });
-    const archive = new OciArchiveStream();
-    const loading = runtime.load(archive.readable);
-    // A runtime that fails early must not leave the copy waiting on a stream nobody reads.
-    loading.catch((err) => archive.abort(err));
-    let loadTotal = 0;
-    try {
-      const downloaded = await copyImage(registrySource(ctx.registry, ref), cache, {
-        root,
-        platform,
-        tag: name,
-        alsoTo: { store: archive, tag: staging },
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-        onPlan: async (plan) => {
-          const space = await checkDiskSpace(cacheDir, plan.missingBytes, options.diskSpace);
-          if (space.kind === "unknown") {
-            const message = `could not check free disk space: ${space.reason}`;
-            warnings.push(message);
-            options.onStep?.({ step: "warning", message });
-          }
-          alreadyCached = plan.totalBytes - plan.missingBytes;
-          loadTotal = plan.totalBytes;
-          options.onStep?.({ step: "download", plan });
-          options.progress?.start("download", plan.missingBytes);
-        },
-        onProgress: (p) => options.progress?.update(p.done - alreadyCached),
-      });
-      await archive.finish();
-      options.progress?.end();
-      downloadedBytes = downloaded.copiedBytes;
-      platformDigest = downloaded.manifest.descriptor.digest;
-    } catch (err) {
-      archive.abort(err);
-      await loading.catch(() => {});
-      throw err;
-    }
-    // The runtime has every byte; it still imports them.
-    options.progress?.start("load", loadTotal);
-    await loading;
-    options.progress?.update(loadTotal);
+    // Registry -> cache: every blob verified; .partial files of a killed run resume.
+    const downloaded = await copyImage(registrySource(ctx.registry, ref), cache, {
+      root,
+      platform,
+      tag: name,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      onPlan: async (plan) => {
+        const space = await checkDiskSpace(cacheDir, plan.missingBytes, options.diskSpace);
+        if (space.kind === "unknown") {
+          const message = `could not check free disk space: ${space.reason}`;
+          warnings.push(message);
+          options.onStep?.({ step: "warning", message });
+        }
+        alreadyCached = plan.totalBytes - plan.missingBytes;
+        options.onStep?.({ step: "download", plan });
+        options.progress?.start("download", plan.missingBytes);
+      },
+      onProgress: (p) => options.progress?.update(p.done - alreadyCached),
+    });
     options.progress?.end();
+    downloadedBytes = downloaded.copiedBytes;
+    platformDigest = downloaded.manifest.descriptor.digest;
+    // Cache -> oci-archive stream -> runtime, re-verifying every byte on the way.
+    options.onStep?.({ step: "load", runtime: runtime.name });
+    await loadVerified(runtime, cache, { root, platform, staging, progress: options.progress });
     const reported = await runtime.digestsOf(staging);
     if (reported === null || !reported.includes(remote.digest)) {
       await runtime.remove(staging).catch(() => false);
@@ -282,6 +263,34 @@ async function upgradeLocked(
     downloadedBytes,
     pruned,
   };
+}
+
+/** Streams the verified image from the cache into the runtime under `staging`. */
+async function loadVerified(
+  runtime: ContainerRuntime,
+  cache: OciLayoutDir,
+  options: { root: Descriptor; platform: Platform; staging: string; progress: Progress | undefined },
+): Promise<void> {
+  const archive = new OciArchiveStream();
+  const loading = runtime.load(archive.readable);
+  // A runtime that fails early must not leave the copy waiting on a stream nobody reads.
+  loading.catch((err) => archive.abort(err));
+  try {
+    await copyImage(cache, archive, {
+      root: options.root,
+      platform: options.platform,
+      tag: options.staging,
+      onPlan: (plan) => options.progress?.start("load", plan.totalBytes),
+      onProgress: (p) => options.progress?.update(p.done),
+    });
+    await archive.finish();
+  } catch (err) {
+    archive.abort(err);
+    await loading.catch(() => {});
+    throw err;
+  }
+  await loading;
+  options.progress?.end();
 }
 
 /**
