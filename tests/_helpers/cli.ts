@@ -44,3 +44,28 @@ export async function runCli(args: string[], options: RunCliOptions = {}): Promi
   const decoder = new TextDecoder();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
+
+/** True when `path` exists (any kind of file). */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/** Asserts that a failure printed exactly one stderr line, and returns it. */
+export function oneLine(stderr: string): string {
+  const lines = stderr.trim().split("\n");
+  if (lines.length !== 1) throw new Error(`expected one stderr line, got: ${stderr}`);
+  return lines[0] ?? "";
+}
+
+/** Reads `doc.a.b...` from a parsed `--json` document without casts; undefined when absent. */
+export function field(doc: unknown, ...path: string[]): unknown {
+  let cur = doc;
+  for (const p of path) cur = typeof cur === "object" && cur !== null ? Reflect.get(cur, p) : undefined;
+  return cur;
+}

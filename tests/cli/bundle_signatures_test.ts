@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { runCli } from "../_helpers/cli.ts";
+import { oneLine, pathExists as exists, runCli } from "../_helpers/cli.ts";
 import { createTestKey } from "../_helpers/cosign_signer.ts";
 import type { BuiltImage } from "../_helpers/images.ts";
 import { startPodman } from "../_helpers/podman.ts";
@@ -28,26 +28,10 @@ import { startSignedRegistry } from "../update/_fixture.ts";
 
 const REPO = "sandbox/v3";
 
-function oneLine(stderr: string): string {
-  const lines = stderr.trim().split("\n");
-  assert.equal(lines.length, 1, `expected one stderr line, got: ${stderr}`);
-  return lines[0] ?? "";
-}
-
 function field(doc: unknown, ...path: (string | number)[]): unknown {
   let cur = doc;
   for (const p of path) cur = typeof cur === "object" && cur !== null ? Reflect.get(cur, p) : undefined;
   return cur;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }
 
 Deno.test("cosign v3 bundle-only images: check, store-signatures, verify-local, refusals and rollback", async (t) => {

@@ -8,34 +8,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCli } from "../_helpers/cli.ts";
+import { field, oneLine, pathExists as exists, runCli } from "../_helpers/cli.ts";
 import { startPodman } from "../_helpers/podman.ts";
 import { makeTempDir } from "../_helpers/process.ts";
 import { startSignedRegistry } from "../update/_fixture.ts";
 
 const REPO = "sandbox/app";
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
-}
-
-function oneLine(stderr: string): string {
-  const lines = stderr.trim().split("\n");
-  assert.equal(lines.length, 1, `expected one stderr line, got: ${stderr}`);
-  return lines[0] ?? "";
-}
-
-function field(doc: unknown, ...path: string[]): unknown {
-  let cur = doc;
-  for (const p of path) cur = typeof cur === "object" && cur !== null ? Reflect.get(cur, p) : undefined;
-  return cur;
-}
 
 Deno.test("check() exit codes and --json through install, update and rollback (real podman)", async (t) => {
   await using sr = await startSignedRegistry("plain");

@@ -8,28 +8,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { sha256Digest } from "../../src/oci/digest.ts";
-import { runCli } from "../_helpers/cli.ts";
+import { oneLine, pathExists as exists, runCli } from "../_helpers/cli.ts";
 import { signatureManifest, signImage } from "../_helpers/cosign_signer.ts";
 import { makeTempDir } from "../_helpers/process.ts";
 import { startSignedRegistry } from "../update/_fixture.ts";
 
 const REPO = "sandbox/app";
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
-}
-
-function oneLine(stderr: string): string {
-  const lines = stderr.trim().split("\n");
-  assert.equal(lines.length, 1, `expected one stderr line, got: ${stderr}`);
-  return lines[0] ?? "";
-}
 
 for (const mode of ["plain", "token"] as const) {
   Deno.test(`store-signatures (${mode} registry) writes the exact store layout and last_log_index`, async () => {

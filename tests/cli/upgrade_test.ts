@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type CliResult, runCli } from "../_helpers/cli.ts";
+import { type CliResult, pathExists as exists, runCli } from "../_helpers/cli.ts";
 import { buildLargeImage } from "../_helpers/images.ts";
 import { type RunningPodman, startDockerApi, startPodman } from "../_helpers/podman.ts";
 import { makeTempDir } from "../_helpers/process.ts";
@@ -28,16 +28,6 @@ function json(r: CliResult): Record<string, unknown> {
 function errorCode(r: CliResult): unknown {
   const e = json(r).error;
   return typeof e === "object" && e !== null ? Reflect.get(e, "code") : undefined;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }
 
 async function signatureFiles(dataDir: string): Promise<string[]> {

@@ -8,25 +8,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCli } from "../_helpers/cli.ts";
+import { field, oneLine, runCli } from "../_helpers/cli.ts";
 import { buildMultiArchImage } from "../_helpers/images.ts";
 import { type RunningPodman, startDockerApi, startPodman } from "../_helpers/podman.ts";
 import { makeTempDir } from "../_helpers/process.ts";
 import { type SignedRegistry, startSignedRegistry } from "../update/_fixture.ts";
 
 const REPO = "sandbox/multi";
-
-function oneLine(stderr: string): string {
-  const lines = stderr.trim().split("\n");
-  assert.equal(lines.length, 1, `expected one stderr line, got: ${stderr}`);
-  return lines[0] ?? "";
-}
-
-function field(doc: unknown, ...path: string[]): unknown {
-  let cur = doc;
-  for (const p of path) cur = typeof cur === "object" && cur !== null ? Reflect.get(cur, p) : undefined;
-  return cur;
-}
 
 interface Setup {
   indexDigest: string;

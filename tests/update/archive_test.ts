@@ -7,6 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { pathExists as exists } from "../_helpers/cli.ts";
 import { join } from "node:path";
 import { DangerzoneError } from "../../src/errors.ts";
 import { parsePlatform } from "../../src/oci/platform.ts";
@@ -23,10 +24,6 @@ function json(bytes: Uint8Array): Record<string, unknown> {
   const v: unknown = JSON.parse(new TextDecoder().decode(bytes));
   assert.ok(typeof v === "object" && v !== null && !Array.isArray(v));
   return Object.fromEntries(Object.entries(v));
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
 }
 
 Deno.test("prepareArchive() writes the cosign save layout with dangerzone.json, byte-for-byte blobs, no .partial", async () => {
