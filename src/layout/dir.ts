@@ -15,7 +15,7 @@ import { type Digest, digestFromHex } from "../oci/digest.ts";
 import { type ImageIndex, parseManifest } from "../oci/manifest.ts";
 import { MediaType } from "../oci/media_types.ts";
 import type { Reference } from "../oci/reference.ts";
-import { BlobVerifier, markSelfVerifying } from "../oci/verify_stream.ts";
+import { blobCheckFor, BlobVerifier, markSelfVerifying } from "../oci/verify_stream.ts";
 import { dirname, ioError, randomSuffix, syncDir, writeAll, writeFileAtomic } from "./_atomic_file.ts";
 import { assertOciLayoutFile, MAX_OCI_LAYOUT_BYTES, OCI_LAYOUT_BYTES } from "./_oci_layout_file.ts";
 import { chunkReader } from "./_byte_stream.ts";
@@ -77,17 +77,20 @@ function missing(path: string, digest: Digest, cause?: unknown): DangerzoneError
 export class OciLayoutDir implements ContentStore {
   /** The layout's root directory. */
   readonly path: string;
+  readonly #durable: boolean;
 
-  private constructor(path: string) {
+  private constructor(path: string, durable = true) {
     this.path = path;
+    this.#durable = durable;
   }
 
   /**
    * Opens or creates a layout at `path`: makes `blobs/sha256/`, writes `oci-layout` and an empty
-   * `index.json` when they are absent; an existing `oci-layout` must be valid.
+   * `index.json` when they are absent; an existing `oci-layout` must be valid. With `durable: false`
+   * blobs are not fsynced (a scratch layout that is deleted after use: a crash loses nothing of value).
    */
-  static async create(path: string): Promise<OciLayoutDir> {
-    const dir = new OciLayoutDir(path);
+  static async create(path: string, options: { durable?: boolean } = {}): Promise<OciLayoutDir> {
+    const dir = new OciLayoutDir(path, options.durable ?? true);
     try {
       await Deno.mkdir(`${path}/blobs/sha256`, { recursive: true });
     } catch (err) {
@@ -316,14 +319,15 @@ export class OciLayoutDir implements ContentStore {
   }
 
   /**
-   * Streams a blob into `blobs/sha256/<hex>.<random>.tmp`, verifying size and digest on the way,
-   * then fsyncs and renames it into place (replacing any existing file). On any failure the
-   * temp file is removed and the stream cancelled.
+   * Streams a blob into `blobs/sha256/<hex>.<random>.tmp`, verifying size and digest on the way (only
+   * the size for a stream that verifies itself for `desc`: `blobCheckFor`), then fsyncs (when durable) and
+   * renames it into place (replacing any existing file). On any failure the temp file is removed and the
+   * stream cancelled.
    */
   async putBlob(desc: Descriptor, stream: ReadableStream<Uint8Array>, _options?: ReadOptions): Promise<void> {
     const final = this.blobPath(desc.digest);
     const tmp = `${final}.${randomSuffix()}.tmp`;
-    const verifier = new BlobVerifier(desc, { label: labelOf(desc.digest) });
+    const verifier = blobCheckFor(stream, desc, { label: labelOf(desc.digest) });
     const reader = chunkReader(stream);
     let file: Deno.FsFile | undefined;
     let finished = false;
@@ -337,7 +341,7 @@ export class OciLayoutDir implements ContentStore {
       }
       finished = true;
       verifier.finish();
-      await file.sync();
+      if (this.#durable) await file.sync();
       file.close();
       file = undefined;
       await Deno.rename(tmp, final);
@@ -349,7 +353,7 @@ export class OciLayoutDir implements ContentStore {
     } finally {
       reader.release();
     }
-    await syncDir(dirname(final));
+    if (this.#durable) await syncDir(dirname(final));
   }
 
   /**

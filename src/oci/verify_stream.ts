@@ -179,3 +179,38 @@ export function isSelfVerifying(stream: ReadableStream<Uint8Array>, expected: Ex
   const mark = selfVerifying.get(stream);
   return mark !== undefined && mark.digest === expected.digest && mark.size === expected.size;
 }
+
+/** The checks a consumer runs on a blob's bytes: {@linkcode blobCheckFor}. */
+export interface BlobCheck {
+  /** Takes the next chunk; throws `SIZE_MISMATCH` as soon as the bytes exceed the size. */
+  update(chunk: Uint8Array): void;
+  /** Checks the end: throws `SIZE_MISMATCH` or `DIGEST_MISMATCH`. */
+  finish(): void;
+}
+
+/**
+ * The checks for reading `stream` as the blob `expected`: a full {@linkcode BlobVerifier}, or, for a
+ * stream marked by {@linkcode markSelfVerifying} with this very digest and size (it errors before its end
+ * unless its bytes hash right), only the byte count, so the bytes are hashed once.
+ */
+export function blobCheckFor(
+  stream: ReadableStream<Uint8Array>,
+  expected: Expected,
+  options: BlobVerifierOptions = {},
+): BlobCheck {
+  if (!isSelfVerifying(stream, expected)) return new BlobVerifier(expected, options);
+  const counter = new CountingVerifier(expected, options);
+  const label = options.label ?? `blob ${expected.digest.slice(0, 19)}…`;
+  return {
+    update: (chunk) => counter.add(chunk.byteLength),
+    finish: () => {
+      if (counter.count !== expected.size) {
+        throw new DangerzoneError(
+          "SIZE_MISMATCH",
+          `${label} has ${counter.count} bytes, its descriptor says ${expected.size}`,
+          { hint: "the source served wrong content; do not use it" },
+        );
+      }
+    },
+  };
+}

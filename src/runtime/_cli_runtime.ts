@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { basename, dirname } from "node:path";
+import { DangerzoneError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
 import { commandFailed, type CommandOutcome, type CommandSpec, runCommand, unusable } from "./_command.ts";
 import { DEFAULT_LOAD_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, VERSION_RE } from "./_defaults.ts";
@@ -15,12 +17,16 @@ import type {
   ContainerRuntime,
   ImageInfo,
   ImageSummary,
+  LayoutLoadOptions,
   ListOptions,
   LoadResult,
   RemoveOptions,
   RuntimeName,
   RuntimeOptions,
 } from "./runtime.ts";
+
+/** A base name podman accepts as the repository of `localhost/<name>` (lowercase, separators between). */
+const LAYOUT_NAME_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 
 /** What differs between the podman and docker CLIs. */
 export interface CliDialect {
@@ -89,6 +95,64 @@ export class CliRuntime implements ContainerRuntime {
     return parseLoadOutput(out.stdout, `${this.name} load`);
   }
 
+  /** False: only a local podman reads a layout directory in place (see {@linkcode PodmanRuntime}). */
+  canLoadLayout(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  /** Not supported by this runtime: `RUNTIME_FAILED`. */
+  loadLayout(_dir: string, _options?: LayoutLoadOptions): Promise<string> {
+    return Promise.reject(
+      new DangerzoneError("RUNTIME_FAILED", `${this.name} cannot load an OCI layout directory in place`),
+    );
+  }
+
+  /** `load --quiet --input DIR` run in DIR's parent, so the image is named `localhost/<base name>:latest`. */
+  protected async loadLayoutDir(dir: string, options: LayoutLoadOptions = {}): Promise<string> {
+    const base = basename(dir);
+    if (!LAYOUT_NAME_RE.test(base)) {
+      throw new DangerzoneError("USAGE", `'${base}' cannot name an image: use [a-z0-9] with . _ - between`);
+    }
+    const onProgress = options.onProgress;
+    let sampler: ReturnType<typeof setInterval> | undefined;
+    const spec: CommandSpec = {
+      ...this.spec(["load", "--quiet", "--input", base]),
+      timeoutMs: this.#loadTimeoutMs,
+      cwd: dirname(dir),
+      ...(onProgress === undefined ? {} : {
+        onSpawn: (pid: number) => {
+          // Never a permission prompt for a progress bar: sample only what is already allowed.
+          if (Deno.permissions.querySync({ name: "read", path: `/proc/${pid}/io` }).state !== "granted") {
+            return;
+          }
+          sampler = setInterval(() => {
+            const read = bytesReadBy(pid);
+            if (read !== undefined) onProgress(read);
+          }, PROGRESS_INTERVAL_MS);
+        },
+      }),
+    };
+    let out: CommandOutcome;
+    try {
+      out = await runCommand(spec);
+    } finally {
+      clearInterval(sampler);
+    }
+    if (out.code !== 0) {
+      throw commandFailed(
+        spec,
+        out,
+        `${this.name} could not load the verified image; --debug shows its output`,
+      );
+    }
+    const name = `localhost/${base}`;
+    const loaded = parseLoadOutput(out.stdout, `${this.name} load`);
+    if (!loaded.names.some((n) => n === name || n === `${name}:latest`)) {
+      throw unexpected(`${this.name} load`, `it did not report the image as ${name}`);
+    }
+    return `${name}:latest`;
+  }
+
   /** `tag SOURCE TARGET`. */
   async tag(source: string, target: string): Promise<void> {
     await this.ok(["tag", "--", imageArg(source), imageArg(target)]);
@@ -148,6 +212,19 @@ export class CliRuntime implements ContainerRuntime {
   /** The command spec for `args` with this runtime's binary, environment and time limit. */
   protected spec(args: string[]): CommandSpec {
     return { runtime: this.name, binary: this.path, args, env: this.#env, timeoutMs: this.#timeoutMs };
+  }
+}
+
+/** How often a layout load's progress is sampled. */
+const PROGRESS_INTERVAL_MS = 250;
+
+/** The bytes process `pid` has read (`rchar` of `/proc/<pid>/io`), or undefined where that is unreadable. */
+function bytesReadBy(pid: number): number | undefined {
+  try {
+    const m = /^rchar:\s*(\d+)$/m.exec(Deno.readTextFileSync(`/proc/${pid}/io`));
+    return m?.[1] === undefined ? undefined : Number(m[1]);
+  } catch {
+    return undefined;
   }
 }
 

@@ -21,6 +21,10 @@ export interface CommandSpec {
   timeoutMs: number;
   /** Streamed into the child's stdin; stdin is `null` without it. */
   stdin?: ReadableStream<Uint8Array>;
+  /** Working directory of the child (default: ours). */
+  cwd?: string;
+  /** Called with the child's process ID once it runs (e.g. to sample its I/O counters). */
+  onSpawn?: (pid: number) => void;
 }
 
 /** What a command did. */
@@ -76,6 +80,7 @@ export async function runCommand(spec: CommandSpec): Promise<CommandOutcome> {
     child = new Deno.Command(spec.binary, {
       args: spec.args,
       ...(spec.env === undefined ? {} : { env: spec.env }),
+      ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
       stdin: spec.stdin === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",
@@ -85,6 +90,7 @@ export async function runCommand(spec: CommandSpec): Promise<CommandOutcome> {
     throw spawnError(spec, err);
   }
 
+  spec.onSpawn?.(child.pid);
   let timedOut = false;
   let killTimer: ReturnType<typeof setTimeout> | undefined;
   const timer = setTimeout(() => {

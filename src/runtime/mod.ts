@@ -19,6 +19,7 @@ export type {
   ContainerRuntime,
   ImageInfo,
   ImageSummary,
+  LayoutLoadOptions,
   ListOptions,
   LoadResult,
   RemoveOptions,

@@ -21,7 +21,7 @@ import {
   stringListField,
   uniqueDigests,
 } from "./_json.ts";
-import type { ImageInfo, ImageSummary, RuntimeOptions } from "./runtime.ts";
+import type { ImageInfo, ImageSummary, LayoutLoadOptions, RuntimeOptions } from "./runtime.ts";
 
 /** podman's "no such image" on stderr. */
 const MISSING_RE = /image not known|no such image/i;
@@ -52,6 +52,30 @@ export class PodmanRuntime extends CliRuntime {
     }, options);
   }
 
+  #local: Promise<boolean> | undefined;
+
+  /**
+   * True for a local podman (`podman version` reports no server): it reads a layout directory in place.
+   * `podman --remote` (and podman machine) reads files on the server side, so it streams instead.
+   */
+  override canLoadLayout(): Promise<boolean> {
+    this.#local ??= this.#isLocal();
+    return this.#local;
+  }
+
+  /** `podman load --quiet --input DIR`, in place (see `ContainerRuntime.loadLayout`). */
+  override async loadLayout(dir: string, options: LayoutLoadOptions = {}): Promise<string> {
+    if (!(await this.canLoadLayout())) return super.loadLayout(dir, options);
+    return this.loadLayoutDir(dir, options);
+  }
+
+  async #isLocal(): Promise<boolean> {
+    const out = await this.ok(["version", "--format", "json"]);
+    const version = asObject(parseJson(out.stdout, VERSION), VERSION, "$");
+    const server = version["Server"];
+    return server === undefined || server === null;
+  }
+
   /** `podman image exists REF` (exit 0 yes, 1 no). */
   override async exists(ref: string): Promise<boolean> {
     const spec = this.spec(["image", "exists", "--", imageArg(ref)]);
@@ -63,6 +87,7 @@ export class PodmanRuntime extends CliRuntime {
 }
 
 const IMAGES = "podman images";
+const VERSION = "podman version";
 const INSPECT = "podman image inspect";
 
 /** Parses `podman images --format json`, merging the per-name entries of one image. */

@@ -36,6 +36,15 @@ export interface LoadResult {
   ids: Digest[];
 }
 
+/** Options of {@linkcode ContainerRuntime.loadLayout}. */
+export interface LayoutLoadOptions {
+  /**
+   * Called about four times a second with the bytes the runtime has read so far (Linux: its
+   * `/proc/<pid>/io` `rchar`; never called where that cannot be read, e.g. without read permission).
+   */
+  onProgress?: (bytesRead: number) => void;
+}
+
 /** One image of {@linkcode ContainerRuntime.list}, deduplicated by ID (podman lists one entry per name). */
 export interface ImageSummary {
   /** The image ID (`sha256:` + the config digest hex on podman and the classic docker store). */
@@ -101,6 +110,19 @@ export interface ContainerRuntime {
    * of its input, so nothing is loaded, and that error is rethrown.
    */
   load(archive: ReadableStream<Uint8Array>): Promise<LoadResult>;
+  /**
+   * True when {@linkcode loadLayout} works: the runtime reads this machine's files itself (a local podman;
+   * not docker or `podman --remote`, whose daemon may run elsewhere). Asked once, then remembered.
+   */
+  canLoadLayout(): Promise<boolean>;
+  /**
+   * Loads the OCI image layout directory `dir` in place: no tar, no copy (a streamed `load` makes podman
+   * copy its whole stdin to a temp file first). `index.json` must list exactly one image; the runtime
+   * checks every blob's digest as it reads it. podman names the image after the directory, so `dir`'s base
+   * name must be a lowercase repository component (`dz-staging-1a2b`); returns that name
+   * (`localhost/dz-staging-1a2b:latest`). `RUNTIME_FAILED` when {@linkcode canLoadLayout} is false.
+   */
+  loadLayout(dir: string, options?: LayoutLoadOptions): Promise<string>;
   /** Adds the name `target` to the image `source`. */
   tag(source: string, target: string): Promise<void>;
   /** Images, deduplicated by ID. */

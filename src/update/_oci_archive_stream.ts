@@ -14,7 +14,7 @@ import { DangerzoneError } from "../errors.ts";
 import type { ContentStore } from "../oci/content_store.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { digestHex } from "../oci/digest.ts";
-import { BlobVerifier, CountingVerifier, isSelfVerifying } from "../oci/verify_stream.ts";
+import { type BlobCheck, blobCheckFor } from "../oci/verify_stream.ts";
 import { taggedDescriptor, taggedIndexJson, WriteOnlyTarStore } from "../layout/_tar_entries.ts";
 
 const OCI_LAYOUT = new TextEncoder().encode('{"imageLayoutVersion":"1.0.0"}');
@@ -65,12 +65,6 @@ interface BlobChunks {
   /** The next chunk, or null at the end. */
   read(): Promise<Uint8Array | null>;
   cancel(reason: unknown): Promise<void>;
-}
-
-/** Checks a blob's bytes: hashes them, or only counts them when the stream verifies itself. */
-interface BlobCheck {
-  update(chunk: Uint8Array): void;
-  finish(): void;
 }
 
 type Part =
@@ -128,9 +122,7 @@ export class OciArchiveStream extends WriteOnlyTarStore implements ContentStore 
     }
     if (this.written.get(desc.digest) === desc.size) return stream.cancel().catch(() => {});
     const label = `blob ${desc.digest.slice(0, 19)}…`;
-    const check: BlobCheck = isSelfVerifying(stream, desc)
-      ? countOnly(desc, label)
-      : new BlobVerifier(desc, { label });
+    const check = blobCheckFor(stream, desc, { label });
     const chunks = this.#chunksOf(stream);
     const done = new Promise<void>((resolve, reject) => {
       this.#parts.push({
@@ -281,21 +273,4 @@ export class OciArchiveStream extends WriteOnlyTarStore implements ContentStore 
     this.#wake = undefined;
     wake?.();
   }
-}
-
-/** The checks of a self-verifying stream: it hashes its bytes itself; they are only counted here. */
-function countOnly(desc: Descriptor, label: string): BlobCheck {
-  const counter = new CountingVerifier(desc, { label });
-  return {
-    update: (chunk) => counter.add(chunk.byteLength),
-    finish: () => {
-      if (counter.count !== desc.size) {
-        throw new DangerzoneError(
-          "SIZE_MISMATCH",
-          `${label} has ${counter.count} bytes, its descriptor says ${desc.size}`,
-          { hint: "the cached content is wrong; try again" },
-        );
-      }
-    },
-  };
 }

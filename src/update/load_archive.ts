@@ -14,19 +14,22 @@
  *    tool converts them) and are verified for the image digest with every rule and the reference policy;
  *    then the rollback rule, which `--force` alone bypasses (with a warning, and a confirmation when the
  *    caller supplies one: a TTY).
- * 4. Only the verified image (root, platform manifest, config, layers) streams from the archive file (by
- *    offset) or the layout's files into the runtime through {@linkcode copyImage} and an
- *    {@linkcode ImageTarStream}, under a staging name: the one pass that hashes the layers, and a blob
- *    whose bytes do not match (the file changed since step 1) errors the stream before the runtime sees
- *    its end, so nothing is loaded. The runtime must report the verified digest; then the signatures
- *    and the log state are stored (each file atomically), the image is tagged with the signed
- *    docker-reference and the staging name removed.
+ * 4. Only the verified image (root, platform manifest, config, layers) leaves the archive, in the one pass
+ *    that hashes the layers ({@linkcode copyImage}, blobs read by offset): for a local podman it is
+ *    unpacked into a scratch layout `<data-dir>/dz-staging-<hex>/` that podman then reads in place (a
+ *    streamed `podman load` would copy its whole input to a temp file first, and podman re-checks each
+ *    blob's digest); for docker and `podman --remote` it streams as an archive ({@linkcode ImageTarStream})
+ *    under `REPO:dz-staging-<hex>`. A blob whose bytes do not match (the file changed since step 1) stops
+ *    either way before the runtime has it, so nothing is loaded. The runtime must report the verified
+ *    digest; then the signatures and the log state are stored (each file atomically), the image is tagged
+ *    with the signed docker-reference and the staging name removed.
  *
  * Any failure: `ARCHIVE_INVALID` (exit 13), a verification code (exit 10) or `ROLLBACK` (exit 11), one
  * line; nothing loaded, the store unchanged.
  *
  * @module
  */
+import { dirname } from "node:path";
 import { copyImage } from "../copy.ts";
 import { DangerzoneError, type ErrorCode, isDangerzoneError } from "../errors.ts";
 import { type ArchiveIndex, archiveRoots, CosignKind, parseArchiveIndex } from "../layout/archive_index.ts";
@@ -36,7 +39,7 @@ import { OciLayoutDir } from "../layout/dir.ts";
 import { ImageTarStream, type UnverifiedBlobSource } from "../layout/image_tar_stream.ts";
 import type { ArchiveReadOptions } from "../layout/tar_reader.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
-import { type Digest, digestHex } from "../oci/digest.ts";
+import type { Digest } from "../oci/digest.ts";
 import { parseManifest } from "../oci/manifest.ts";
 import { formatPlatform, normalizePlatform, selectPlatform } from "../oci/platform.ts";
 import type { ContainerRuntime } from "../runtime/runtime.ts";
@@ -47,7 +50,9 @@ import { checkRollback } from "../store/log_state.ts";
 import { verifySignatureManifests } from "./_archive_signatures.ts";
 import { expectedRepository } from "./_reference_policy.ts";
 import { legacyLogIdOf, logStateOf, signatureStoreOf, type UpdateContext } from "./context.ts";
+import { checkDiskSpace, type DiskSpaceOptions } from "./disk_space.ts";
 import type { Progress } from "./progress.ts";
+import { loadIntoRuntime } from "./_runtime_load.ts";
 
 /** A step of load-archive, reported through {@linkcode LoadArchiveOptions.onStep}. */
 export type LoadArchiveStep =
@@ -73,6 +78,8 @@ export interface LoadArchiveOptions {
   limits?: ArchiveReadOptions;
   /** Byte progress of the load. */
   progress?: Progress;
+  /** Free-space check of the staging layout (tests replace the measurement). */
+  diskSpace?: DiskSpaceOptions;
   /** Step notifications (for human output). */
   onStep?: (step: LoadArchiveStep) => void;
 }
@@ -204,13 +211,21 @@ async function loadLocked(
   // 4. Load only the verified image, confirm the digest, store, tag.
   const runtime = await ctx.runtime();
   const name = `${expectedReference}:${ctx.image.tag ?? "latest"}`;
-  const staging = `${expectedReference}:dz-staging-${digestHex(index.image.digest).slice(0, 16)}`;
   options.onStep?.({ step: "load", runtime: runtime.name });
-  await loadVerified(runtime, layout, {
+  const loadOptions = {
     root: index.image,
     platform: target.platform,
-    staging,
     progress: options.progress,
+    diskSpace: options.diskSpace,
+    warn,
+  };
+  const staging = await loadIntoRuntime(runtime, {
+    digest: index.image.digest,
+    repository: expectedReference,
+    workDir: ctx.dataDir,
+    progress: options.progress,
+    stage: (dir) => stageVerified(layout, dir, loadOptions),
+    stream: (tag) => streamVerified(runtime, layout, { ...loadOptions, tag }),
   });
   const reported = await runtime.digestsOf(staging);
   if (reported === null || !reported.includes(index.image.digest)) {
@@ -307,19 +322,51 @@ async function openLayoutDir(path: string): Promise<{ layout: OciLayoutDir; inde
   return { layout, index };
 }
 
+/** What the image is loaded with. */
+interface VerifiedLoadOptions {
+  root: Descriptor;
+  platform: Platform | undefined;
+  progress: Progress | undefined;
+  diskSpace: DiskSpaceOptions | undefined;
+  warn: (message: string) => void;
+}
+
 /**
- * Streams the verified image from the archive (or layout) into the runtime under `staging`, hashing
- * each blob once on the way; a mismatch stops the runtime before the end of its input.
+ * Unpacks the verified image from the archive (or layout) into the fresh staging layout `dir`, hashing
+ * each blob once on the way (a mismatch, i.e. the file changed since it was checked, stops with
+ * `ARCHIVE_INVALID` before the runtime is called). The staging copy is scratch: not fsynced.
  */
-async function loadVerified(
+async function stageVerified(
+  layout: ArchiveSource,
+  dir: string,
+  options: VerifiedLoadOptions,
+): Promise<number> {
+  const staged = await OciLayoutDir.create(dir, { durable: false });
+  const copied = await asArchiveError(() =>
+    copyImage(layout, staged, {
+      root: { mediaType: options.root.mediaType, digest: options.root.digest, size: options.root.size },
+      ...(options.platform === undefined ? {} : { platform: options.platform }),
+      tag: "latest",
+      onPlan: async (plan) => {
+        const space = await checkDiskSpace(dirname(dir), plan.totalBytes, options.diskSpace);
+        if (space.kind === "unknown") options.warn(`could not check free disk space: ${space.reason}`);
+        options.progress?.start("unpack", plan.totalBytes);
+      },
+      onProgress: (p) => options.progress?.update(p.done),
+    })
+  );
+  options.progress?.end();
+  return copied.totalBytes;
+}
+
+/**
+ * Streams the verified image from the archive (or layout) into the runtime under `tag`, hashing each
+ * blob once on the way; a mismatch stops the runtime before the end of its input.
+ */
+async function streamVerified(
   runtime: ContainerRuntime,
   layout: ArchiveSource,
-  options: {
-    root: Descriptor;
-    platform: Platform | undefined;
-    staging: string;
-    progress: Progress | undefined;
-  },
+  options: VerifiedLoadOptions & { tag: string },
 ): Promise<void> {
   const tar = new ImageTarStream(layout, { onProgress: (n) => options.progress?.update(n) });
   const loading = runtime.load(tar.readable);
@@ -329,7 +376,7 @@ async function loadVerified(
       copyImage(layout, tar, {
         root: { mediaType: options.root.mediaType, digest: options.root.digest, size: options.root.size },
         ...(options.platform === undefined ? {} : { platform: options.platform }),
-        tag: options.staging,
+        tag: options.tag,
         onPlan: (plan) => options.progress?.start("load", plan.totalBytes),
       })
     );
@@ -338,7 +385,7 @@ async function loadVerified(
   } catch (err) {
     tar.abort(err);
     await loading.catch(() => {});
-    await runtime.remove(options.staging).catch(() => false);
+    await runtime.remove(options.tag).catch(() => false);
     throw err;
   }
   options.progress?.end();

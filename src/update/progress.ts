@@ -7,7 +7,13 @@
  */
 
 /** A phase that reports progress. */
-export type ProgressPhase = "download" | "load";
+export type ProgressPhase =
+  /** Bytes received from the registry. */
+  | "download"
+  /** Bytes of an archive verified and unpacked into a staging layout (load-archive, local podman). */
+  | "unpack"
+  /** Bytes the runtime took in. */
+  | "load";
 
 /** One NDJSON progress event (a line on stderr under `--json`). */
 export interface ProgressEvent {

@@ -10,10 +10,13 @@
  * 2. {@linkcode copyImage} registry -> download cache (`<data-dir>/cache`, an OCI layout): the index,
  *    this platform's manifest, config and layers, each verified; blobs resume from `.partial` files left
  *    by a killed run; a cached blob is re-hashed, never trusted by size; free space is checked first.
- * 3. {@linkcode copyImage} cache -> an oci-archive generated on the fly -> `runtime.load()`: the archive's
- *    `index.json` lists the verified root (the index, or the manifest) under a staging name
- *    (`REPO:dz-staging-<hex>`), so the runtime records the root digest; a blob failing its check stops the
- *    runtime before it sees the end of its input.
+ * 3. {@linkcode loadIntoRuntime} cache -> runtime: a local podman reads the verified cache in place
+ *    through a staging layout `<data-dir>/dz-staging-<hex>/` whose `index.json` lists only the verified
+ *    root and whose `blobs` link to the cache's (podman checks each blob's digest as it reads; no copy of
+ *    the image is made). docker and `podman --remote` get an oci-archive generated on the fly
+ *    ({@linkcode copyImage} cache -> stream) under `REPO:dz-staging-<hex>`, every byte re-verified, a blob
+ *    failing its check stopping the runtime before it sees the end of its input. Either way the runtime
+ *    records the root digest (the index, or the manifest).
  * 4. The runtime must report the verified root digest for the staging name (`RUNTIME_DIGEST_MISMATCH`).
  * 5. The verified signatures, then the new log state, are stored (each file atomically); only then is
  *    the image tagged with its name and the staging name removed; `--prune` removes older images of the
@@ -29,13 +32,14 @@ import { copyImage, type CopyPlan } from "../copy.ts";
 import { DangerzoneError, isDangerzoneError } from "../errors.ts";
 import { OciLayoutDir } from "../layout/dir.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
-import { type Digest, digestHex } from "../oci/digest.ts";
+import type { Digest } from "../oci/digest.ts";
 import { formatPlatform, normalizePlatform } from "../oci/platform.ts";
 import type { ContainerRuntime } from "../runtime/runtime.ts";
 import type { LogPosition } from "../sigstore/policy.ts";
 import { StoreLock } from "../store/lock.ts";
 import { OciArchiveStream } from "./_oci_archive_stream.ts";
 import { registrySource } from "./_registry_source.ts";
+import { linkLayout, loadIntoRuntime } from "./_runtime_load.ts";
 import { logStateOf, signatureStoreOf, type UpdateContext } from "./context.ts";
 import { checkDiskSpace, type DiskSpaceOptions } from "./disk_space.ts";
 import type { Progress } from "./progress.ts";
@@ -185,7 +189,7 @@ async function upgradeLocked(
   }
 
   const platform = options.platform ?? hostPlatform();
-  const staging = `${ref.name()}:dz-staging-${digestHex(remote.digest).slice(0, 16)}`;
+  let stagingName: string | undefined;
   let downloadedBytes = 0;
   let alreadyCached = 0;
   let platformDigest: Digest = remote.digest;
@@ -216,9 +220,23 @@ async function upgradeLocked(
     options.progress?.end();
     downloadedBytes = downloaded.copiedBytes;
     platformDigest = downloaded.manifest.descriptor.digest;
-    // Cache -> oci-archive stream -> runtime, re-verifying every byte on the way.
+    // Cache -> runtime: a local podman reads the verified cache in place, others get an oci-archive
+    // stream that re-verifies every byte on the way.
     options.onStep?.({ step: "load", runtime: runtime.name });
-    await loadVerified(runtime, cache, { root, platform, staging, progress: options.progress });
+    const staging = await loadIntoRuntime(runtime, {
+      digest: remote.digest,
+      repository: ref.name(),
+      workDir: ctx.dataDir,
+      stage: async (dir) => {
+        await linkLayout(cacheDir, root, [
+          ...(downloaded.manifest === downloaded.root ? [] : [downloaded.manifest.descriptor]),
+          ...downloaded.blobs,
+        ], dir);
+        return downloaded.totalBytes;
+      },
+      progress: options.progress,
+      stream: (tag) => streamVerified(runtime, cache, { root, platform, tag, progress: options.progress }),
+    });
     const reported = await runtime.digestsOf(staging);
     if (reported === null || !reported.includes(remote.digest)) {
       await runtime.remove(staging).catch(() => false);
@@ -232,6 +250,7 @@ async function upgradeLocked(
         },
       );
     }
+    stagingName = staging;
   }
   // else: the runtime already holds the verified digest under the name (e.g. pulled by hand): only the
   // store is behind.
@@ -242,9 +261,9 @@ async function upgradeLocked(
   await state.record(remote.verified);
   options.onStep?.({ step: "stored", path: signaturesPath });
   const previousId = holds ? undefined : (await runtime.inspect(name))?.id;
-  if (!holds) {
-    await runtime.tag(staging, name);
-    await runtime.remove(staging);
+  if (stagingName !== undefined) {
+    await runtime.tag(stagingName, name);
+    await runtime.remove(stagingName);
     options.onStep?.({ step: "tagged", name });
   }
 
@@ -265,11 +284,11 @@ async function upgradeLocked(
   };
 }
 
-/** Streams the verified image from the cache into the runtime under `staging`. */
-async function loadVerified(
+/** Streams the verified image from the cache into the runtime under `tag`, re-verifying every byte. */
+async function streamVerified(
   runtime: ContainerRuntime,
   cache: OciLayoutDir,
-  options: { root: Descriptor; platform: Platform; staging: string; progress: Progress | undefined },
+  options: { root: Descriptor; platform: Platform; tag: string; progress: Progress | undefined },
 ): Promise<void> {
   const archive = new OciArchiveStream();
   const loading = runtime.load(archive.readable);
@@ -279,7 +298,7 @@ async function loadVerified(
     await copyImage(cache, archive, {
       root: options.root,
       platform: options.platform,
-      tag: options.staging,
+      tag: options.tag,
       onPlan: (plan) => options.progress?.start("load", plan.totalBytes),
       onProgress: (p) => options.progress?.update(p.done),
     });

@@ -51,6 +51,8 @@ Deno.test("upgradeImage() refuses a runtime that does not report the verified di
     path: podman.path,
     version: () => podman.version(),
     load: (a) => podman.load(a),
+    canLoadLayout: () => podman.canLoadLayout(),
+    loadLayout: (d) => podman.loadLayout(d),
     tag: (s, t) => podman.tag(s, t),
     list: (o) => podman.list(o),
     inspect: (r) => podman.inspect(r),
