@@ -13,6 +13,7 @@ import { DangerzoneError } from "../../src/errors.ts";
 import { parsePlatform } from "../../src/oci/platform.ts";
 import { loadArchive } from "../../src/update/load_archive.ts";
 import { prepareArchive } from "../../src/update/prepare_archive.ts";
+import { createProgress, type ProgressEvent } from "../../src/update/progress.ts";
 import { buildMultiArchImage } from "../_helpers/images.ts";
 import { runCommand } from "../_helpers/process.ts";
 import { assertValidLayout } from "../_helpers/validate_layout.ts";
@@ -249,4 +250,41 @@ Deno.test("loadArchive() loads nothing when a blob changes between the walk and 
   assert.ok(steps.includes("load"), steps.join(" "));
   assert.deepEqual(await imageSnapshot(w.pm), images);
   assert.deepEqual(await treeSnapshot(data), store);
+});
+
+Deno.test("loadArchive() into a local podman unpacks the verified image into a scratch layout read in place", async () => {
+  await using w = await startArchiveWorld();
+  const out = join(w.tmp.path, "dz.tar");
+  {
+    using ctx = await w.context(await w.dataDir("p"));
+    await prepareArchive(ctx, { platform: AMD64, output: out });
+  }
+  const data = await w.dataDir("load");
+  // a staging dir left by a killed run goes too
+  await Deno.mkdir(join(data, "dz-staging-ffffffffffffffff", "blobs"), { recursive: true });
+  using ctx = await w.context(data);
+  // Too little space for the staging copy: DISK_FULL before anything is unpacked or loaded.
+  const images = await imageSnapshot(w.pm);
+  await assert.rejects(
+    loadArchive(ctx, out, { diskSpace: { available: () => Promise.resolve(1024) } }),
+    (e: unknown) => e instanceof DangerzoneError && e.code === "DISK_FULL",
+  );
+  assert.deepEqual(await imageSnapshot(w.pm), images);
+  assert.equal(await exists(join(data, "signatures")), false);
+
+  const lines: string[] = [];
+  const loaded = await loadArchive(ctx, out, {
+    progress: createProgress({ mode: "ndjson", write: (t) => void lines.push(t) }),
+  });
+  assert.equal(loaded.digest, w.img.digest);
+  const events: ProgressEvent[] = lines.map((l) => JSON.parse(l));
+  for (const phase of ["unpack", "load"]) {
+    const last = events.filter((e) => e.phase === phase).at(-1);
+    assert.ok(last !== undefined && last.final && last.done === last.total && last.total > 0, phase);
+  }
+  const left = (await Array.fromAsync(Deno.readDir(data))).map((e) => e.name);
+  assert.deepEqual(left.filter((n) => n.startsWith("dz-staging")), []);
+  const names = (await imageSnapshot(w.pm)).join("\n");
+  assert.doesNotMatch(names, /dz-staging/);
+  assert.match(names, new RegExp(`${w.sr.reg.host}/${REPO}:latest`));
 });

@@ -115,6 +115,8 @@ Deno.test("upgradeImage() reports download and load progress and the installed d
   using ctx = await sr.context(`${sr.reg.host}/${REPO}:latest`, dataDir, {
     runtime: () => Promise.resolve(podman),
   });
+  // a staging layout left by a killed run is removed
+  await Deno.mkdir(join(dataDir, "dz-staging-ffffffffffffffff", "blobs"), { recursive: true });
   const lines: string[] = [];
   const result = await upgradeImage(ctx, {
     progress: createProgress({ mode: "ndjson", write: (t) => void lines.push(t) }),
@@ -128,6 +130,11 @@ Deno.test("upgradeImage() reports download and load progress and the installed d
     assert.ok(last !== undefined && last.final && last.done === last.total && last.total > 0, phase);
   }
   assert.ok((await podman.digestsOf(`${sr.reg.host}/${REPO}:latest`))?.includes(v1.digest));
+  // A local podman read the verified cache in place through a staging layout; nothing staged is left.
+  const left = (await Array.fromAsync(Deno.readDir(dataDir))).map((e) => e.name);
+  assert.deepEqual(left.filter((n) => n.startsWith("dz-staging") || n === "cache"), []);
+  const names = (await podman.list()).flatMap((i) => i.names);
+  assert.deepEqual(names, [`${sr.reg.host}/${REPO}:latest`]);
 });
 
 Deno.test("createProgress() draws a bar with bytes, rate and ETA on a terminal", () => {
