@@ -15,6 +15,7 @@
  * @module
  */
 import { join } from "node:path";
+import { DangerzoneError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { type Digest, digestHex } from "../oci/digest.ts";
 import { MediaType } from "../oci/media_types.ts";
@@ -45,13 +46,32 @@ const STAGING_DIR_RE = /^dz-staging-[0-9a-f]{16}$/;
 
 /**
  * Loads the verified image and returns the name it carries in the runtime: `localhost/dz-staging-<hex>:latest`
- * after a layout load, `REPO:dz-staging-<hex>` after a streamed one. The staging directory is removed
- * afterwards whatever happens, with any a killed run left behind.
+ * after a layout load, `REPO:dz-staging-<hex>` after a streamed one. The runtime must then report the
+ * verified `digest` for that name, else the staging name is removed and this fails with
+ * `RUNTIME_DIGEST_MISMATCH`. The staging directory is removed afterwards whatever happens, with any a
+ * killed run left behind.
  */
 export async function loadIntoRuntime(
   runtime: ContainerRuntime,
   options: RuntimeLoadOptions,
 ): Promise<string> {
+  const staging = await load(runtime, options);
+  const reported = await runtime.digestsOf(staging);
+  if (reported === null || !reported.includes(options.digest)) {
+    await runtime.remove(staging).catch(() => false);
+    throw new DangerzoneError(
+      "RUNTIME_DIGEST_MISMATCH",
+      `${runtime.name} does not report the verified digest ${options.digest} for the loaded image ` +
+        `(it reports ${reported === null || reported.length === 0 ? "none" : reported.join(", ")})`,
+      {
+        hint: "nothing was recorded; check the runtime (a docker without digest support cannot be verified)",
+      },
+    );
+  }
+  return staging;
+}
+
+async function load(runtime: ContainerRuntime, options: RuntimeLoadOptions): Promise<string> {
   const hex = digestHex(options.digest).slice(0, 16);
   if (!(await runtime.canLoadLayout())) {
     const tag = `${options.repository}:dz-staging-${hex}`;

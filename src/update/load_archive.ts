@@ -227,18 +227,6 @@ async function loadLocked(
     stage: (dir) => stageVerified(layout, dir, loadOptions),
     stream: (tag) => streamVerified(runtime, layout, { ...loadOptions, tag }),
   });
-  const reported = await runtime.digestsOf(staging);
-  if (reported === null || !reported.includes(index.image.digest)) {
-    await runtime.remove(staging).catch(() => false);
-    throw new DangerzoneError(
-      "RUNTIME_DIGEST_MISMATCH",
-      `${runtime.name} does not report the verified digest ${index.image.digest} for the loaded image ` +
-        `(it reports ${reported === null || reported.length === 0 ? "none" : reported.join(", ")})`,
-      {
-        hint: "nothing was recorded; check the runtime (a docker without digest support cannot be verified)",
-      },
-    );
-  }
   const signaturesPath = await signatureStoreOf(ctx).write(verified);
   await state.record(verified);
   options.onStep?.({ step: "stored", path: signaturesPath });

@@ -223,7 +223,7 @@ async function upgradeLocked(
     // Cache -> runtime: a local podman reads the verified cache in place, others get an oci-archive
     // stream that re-verifies every byte on the way.
     options.onStep?.({ step: "load", runtime: runtime.name });
-    const staging = await loadIntoRuntime(runtime, {
+    stagingName = await loadIntoRuntime(runtime, {
       digest: remote.digest,
       repository: ref.name(),
       workDir: ctx.dataDir,
@@ -237,20 +237,6 @@ async function upgradeLocked(
       progress: options.progress,
       stream: (tag) => streamVerified(runtime, cache, { root, platform, tag, progress: options.progress }),
     });
-    const reported = await runtime.digestsOf(staging);
-    if (reported === null || !reported.includes(remote.digest)) {
-      await runtime.remove(staging).catch(() => false);
-      throw new DangerzoneError(
-        "RUNTIME_DIGEST_MISMATCH",
-        `${runtime.name} does not report the verified digest ${remote.digest} for the loaded image ` +
-          `(it reports ${reported === null || reported.length === 0 ? "none" : reported.join(", ")})`,
-        {
-          hint:
-            "nothing was recorded; check the runtime (a docker without digest support cannot be verified)",
-        },
-      );
-    }
-    stagingName = staging;
   }
   // else: the runtime already holds the verified digest under the name (e.g. pulled by hand): only the
   // store is behind.
