@@ -55,11 +55,12 @@ export class PodmanRuntime extends CliRuntime {
   #local: Promise<boolean> | undefined;
 
   /**
-   * True for a local podman (`podman version` reports no server): it reads a layout directory in place.
-   * `podman --remote` (and podman machine) reads files on the server side, so it streams instead.
+   * True for a local podman 4 or later (`podman version` reports no server): it reads a layout directory
+   * in place. `podman --remote` (and podman machine) reads files on the server side, and podman 3 is not
+   * known to load layout directories, so those stream instead.
    */
   override canLoadLayout(): Promise<boolean> {
-    this.#local ??= this.#isLocal();
+    this.#local ??= this.#readsLayouts();
     return this.#local;
   }
 
@@ -69,11 +70,13 @@ export class PodmanRuntime extends CliRuntime {
     return this.loadLayoutDir(dir, options);
   }
 
-  async #isLocal(): Promise<boolean> {
+  async #readsLayouts(): Promise<boolean> {
     const out = await this.ok(["version", "--format", "json"]);
     const version = asObject(parseJson(out.stdout, VERSION), VERSION, "$");
     const server = version["Server"];
-    return server === undefined || server === null;
+    const client = asObject(version["Client"], VERSION, "$.Client");
+    const major = Number(/^(\d+)\./.exec(stringField(client, "Version", VERSION, "$.Client"))?.[1]);
+    return (server === undefined || server === null) && major >= 4;
   }
 
   /** `podman image exists REF` (exit 0 yes, 1 no). */

@@ -86,16 +86,21 @@ Deno.test("PodmanRuntime.loadLayout() refuses a directory name podman cannot use
   }
 });
 
-Deno.test("PodmanRuntime.canLoadLayout() is false for podman --remote, and loadLayout() refuses", async () => {
+Deno.test("PodmanRuntime.canLoadLayout() is false for podman --remote and podman 3; loadLayout() refuses", async () => {
   await using tmp = makeTempDir("layout-load-remote");
-  const path = await fakeRuntime(
-    tmp.path,
-    "podman",
-    `echo '{"Client":{"Version":"4.3.1"},"Server":{"Version":"4.3.1"}}'`,
-  );
-  const podman = new PodmanRuntime({ path });
-  assert.equal(await podman.canLoadLayout(), false);
-  await assert.rejects(podman.loadLayout(join(tmp.path, STAGING)), { code: "RUNTIME_FAILED" });
+  const cases: [string, boolean][] = [
+    [`{"Client":{"Version":"4.3.1"},"Server":{"Version":"4.3.1"}}`, false],
+    [`{"Client":{"Version":"3.4.4"}}`, false],
+    [`{"Client":{"Version":"5.0.2"},"Server":null}`, true],
+  ];
+  for (const [i, [json, local]] of cases.entries()) {
+    const path = await fakeRuntime(tmp.path, `podman-${i}`, `echo '${json}'`);
+    const podman = new PodmanRuntime({ path });
+    assert.equal(await podman.canLoadLayout(), local, json);
+    if (!local) await assert.rejects(podman.loadLayout(join(tmp.path, STAGING)), { code: "RUNTIME_FAILED" });
+  }
+  const broken = await fakeRuntime(tmp.path, "podman-broken", `echo 'not json'`);
+  await assert.rejects(new PodmanRuntime({ path: broken }).canLoadLayout(), { code: "RUNTIME_FAILED" });
 });
 
 Deno.test("DockerRuntime.canLoadLayout() is false (the daemon may not see our files)", async () => {
