@@ -26,13 +26,29 @@ async function onlyEntry(layoutDir: string, digest: string): Promise<void> {
   await Deno.writeTextFile(path, JSON.stringify({ ...index, manifests: [entry] }));
 }
 
-Deno.test("PodmanRuntime.loadLayout() loads a layout in place as localhost/<dir>:latest with its digest", async () => {
-  await using pm = await startPodman();
-  await using tmp = makeTempDir("layout-load");
+/** A podman with isolated storage and a staging layout built by `build` in a temp dir. */
+async function stagedWorld<T extends { digest: string }>(
+  build: (dir: string) => Promise<T>,
+): Promise<AsyncDisposable & { podman: PodmanRuntime; dir: string; image: T }> {
+  const pm = await startPodman();
+  const tmp = makeTempDir("layout-load");
   const dir = join(tmp.path, STAGING);
-  const image = await buildBusyboxImage(dir);
+  const image = await build(dir);
   await onlyEntry(dir, image.digest);
-  const podman = new PodmanRuntime({ env: pm.env });
+  return {
+    podman: new PodmanRuntime({ env: pm.env }),
+    dir,
+    image,
+    async [Symbol.asyncDispose]() {
+      await pm.stop();
+      await tmp.remove();
+    },
+  };
+}
+
+Deno.test("PodmanRuntime.loadLayout() loads a layout in place as localhost/<dir>:latest with its digest", async () => {
+  await using w = await stagedWorld((dir) => buildBusyboxImage(dir));
+  const { podman, dir, image } = w;
   assert.equal(await podman.canLoadLayout(), true);
   const name = await podman.loadLayout(dir);
   assert.equal(name, `localhost/${STAGING}:latest`);
@@ -42,12 +58,8 @@ Deno.test("PodmanRuntime.loadLayout() loads a layout in place as localhost/<dir>
 });
 
 Deno.test("PodmanRuntime.loadLayout() of an index records the index and the host platform's digests", async () => {
-  await using pm = await startPodman();
-  await using tmp = makeTempDir("layout-load-index");
-  const dir = join(tmp.path, STAGING);
-  const index = await buildMultiArchImage(dir);
-  await onlyEntry(dir, index.digest);
-  const podman = new PodmanRuntime({ env: pm.env });
+  await using w = await stagedWorld((dir) => buildMultiArchImage(dir));
+  const { podman, dir, image: index } = w;
   const digests = await podman.digestsOf(await podman.loadLayout(dir));
   const amd64 = index.platforms.find((p) => p.platform === "linux/amd64");
   assert.ok(digests !== null && amd64 !== undefined);
@@ -57,16 +69,12 @@ Deno.test("PodmanRuntime.loadLayout() of an index records the index and the host
 
 Deno.test("PodmanRuntime.loadLayout() refuses a layer whose bytes changed after verification; nothing loaded", async () => {
   // What upgrade relies on should the cache change between our check and podman's read.
-  await using pm = await startPodman();
-  await using tmp = makeTempDir("layout-load-tampered");
-  const dir = join(tmp.path, STAGING);
-  const image = await buildBusyboxImage(dir);
-  await onlyEntry(dir, image.digest);
+  await using w = await stagedWorld((dir) => buildBusyboxImage(dir));
+  const { podman, dir, image } = w;
   const layer = join(dir, "blobs", "sha256", (image.layerDigests[0] ?? "").slice("sha256:".length));
   const bytes = await Deno.readFile(layer);
   bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 1;
   await Deno.writeFile(layer, bytes);
-  const podman = new PodmanRuntime({ env: pm.env });
   await assert.rejects(podman.loadLayout(dir), (e: unknown) => {
     assert.ok(e instanceof DangerzoneError);
     assert.equal(e.code, "RUNTIME_FAILED");
@@ -114,13 +122,9 @@ Deno.test("DockerRuntime.canLoadLayout() is false (the daemon may not see our fi
 });
 
 Deno.test("PodmanRuntime.loadLayout() reports the bytes podman has read while it runs", async () => {
-  await using pm = await startPodman();
-  await using tmp = makeTempDir("layout-load-progress");
-  const dir = join(tmp.path, STAGING);
-  const image = await buildLargeImage(dir, { sizeMiB: 96, name: "x" });
-  await onlyEntry(dir, image.digest);
+  await using w = await stagedWorld((dir) => buildLargeImage(dir, { sizeMiB: 96, name: "x" }));
+  const { podman, dir } = w;
   const seen: number[] = [];
-  const podman = new PodmanRuntime({ env: pm.env });
   await podman.loadLayout(dir, { onProgress: (n) => seen.push(n) });
   assert.ok(seen.length > 0, "no progress sample");
   assert.deepEqual(seen, [...seen].sort((a, b) => a - b), "progress went backwards");
