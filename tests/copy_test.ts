@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { copyImage, type CopyPlan, type CopyProgress } from "../src/copy.ts";
 import { DangerzoneError } from "../src/errors.ts";
+import { ImageTarStream } from "../src/layout/image_tar_stream.ts";
 import { OciLayoutDir } from "../src/layout/dir.ts";
 import type { ContentStore } from "../src/oci/content_store.ts";
 import type { Descriptor } from "../src/oci/descriptor.ts";
@@ -17,7 +18,6 @@ import { BlobVerifier, isSelfVerifying, markSelfVerifying } from "../src/oci/ver
 import { parseReference } from "../src/oci/reference.ts";
 import { RegistryClient } from "../src/registry/client.ts";
 import { PodmanRuntime } from "../src/runtime/podman.ts";
-import { OciArchiveStream } from "../src/update/_oci_archive_stream.ts";
 import { registrySource } from "../src/update/_registry_source.ts";
 import { buildBusyboxImage, buildMultiArchImage, pushImage } from "./_helpers/images.ts";
 import { startPodman } from "./_helpers/podman.ts";
@@ -135,7 +135,7 @@ Deno.test("copyImage() into an archive stream loads into podman, which reports t
 
   const runtime = new PodmanRuntime({ env: pm.env });
   const name = `${ref.name()}:staging`;
-  const archive = new OciArchiveStream();
+  const archive = new ImageTarStream(cache);
   const loading = runtime.load(archive.readable);
   await copyImage(cache, archive, { root, platform: AMD64, tag: name });
   await archive.finish();
@@ -166,7 +166,7 @@ Deno.test("copyImage() into an archive stream loads nothing when a cached layer 
   await Deno.writeFile(cache.blobPath(layer), bytes);
 
   const runtime = new PodmanRuntime({ env: pm.env });
-  const archive = new OciArchiveStream();
+  const archive = new ImageTarStream(cache);
   const loading = runtime.load(archive.readable);
   const copying = copyImage(cache, archive, { root, tag: `${ref.name()}:staging` }).then(() =>
     archive.finish()

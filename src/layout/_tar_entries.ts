@@ -1,6 +1,6 @@
 /**
- * Private: what the three oci-archive writers ({@linkcode OciArchiveWriter}, {@linkcode ImageTarStream}
- * and the upgrade's `OciArchiveStream`) share: the write-only half of a {@linkcode ContentStore}, the
+ * Private: what the two oci-archive writers ({@linkcode OciArchiveWriter} and {@linkcode ImageTarStream})
+ * share: the write-only half of a {@linkcode ContentStore}, the
  * header/body/padding of a small file entry, and the `index.json` of the tagged manifests.
  *
  * @module

@@ -15,8 +15,11 @@
  * @module
  */
 import { join } from "node:path";
+import { copyImage } from "../copy.ts";
 import { DangerzoneError } from "../errors.ts";
-import type { Descriptor } from "../oci/descriptor.ts";
+import { ImageTarStream, type UnverifiedBlobSource } from "../layout/image_tar_stream.ts";
+import type { ContentStore } from "../oci/content_store.ts";
+import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import { type Digest, digestHex } from "../oci/digest.ts";
 import { MediaType } from "../oci/media_types.ts";
 import type { ContainerRuntime } from "../runtime/runtime.ts";
@@ -138,4 +141,49 @@ async function removeStagingDirs(workDir: string): Promise<void> {
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
+}
+
+/** Options of {@linkcode streamImage}. */
+export interface StreamImageOptions {
+  /** The verified root (index or manifest). */
+  root: Descriptor;
+  /** The platform to load when `root` is an index. */
+  platform: Platform | undefined;
+  /** The staging name the runtime records. */
+  tag: string;
+  /** Byte progress (phase `load`). */
+  progress: Progress | undefined;
+}
+
+/**
+ * Streams the verified image from a local `source` (the download cache, an archive file, a layout
+ * directory) into the runtime under `tag` as an oci-archive generated on the fly ({@linkcode ImageTarStream}):
+ * every blob is hashed once on the way, and a mismatch errors the stream before the runtime has seen its
+ * end, so nothing is loaded (the staging name is removed should the runtime have kept anything).
+ */
+export async function streamImage(
+  runtime: ContainerRuntime,
+  source: ContentStore & UnverifiedBlobSource,
+  options: StreamImageOptions,
+): Promise<void> {
+  const tar = new ImageTarStream(source, { onProgress: (n) => options.progress?.update(n) });
+  const loading = runtime.load(tar.readable);
+  // A runtime that fails early must not leave the copy waiting on a stream nobody reads.
+  loading.catch((err) => tar.abort(err));
+  try {
+    await copyImage(source, tar, {
+      root: { mediaType: options.root.mediaType, digest: options.root.digest, size: options.root.size },
+      ...(options.platform === undefined ? {} : { platform: options.platform }),
+      tag: options.tag,
+      onPlan: (plan) => options.progress?.start("load", plan.totalBytes),
+    });
+    await tar.finish();
+    await loading;
+  } catch (err) {
+    tar.abort(err);
+    await loading.catch(() => {});
+    await runtime.remove(options.tag).catch(() => false);
+    throw err;
+  }
+  options.progress?.end();
 }

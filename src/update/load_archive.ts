@@ -36,13 +36,12 @@ import { type ArchiveIndex, archiveRoots, CosignKind, parseArchiveIndex } from "
 import { assertBlobsComplete, type BlobRoot } from "../layout/blob_check.ts";
 import { OciArchiveFile } from "../layout/archive_file.ts";
 import { OciLayoutDir } from "../layout/dir.ts";
-import { ImageTarStream, type UnverifiedBlobSource } from "../layout/image_tar_stream.ts";
+import type { UnverifiedBlobSource } from "../layout/image_tar_stream.ts";
 import type { ArchiveReadOptions } from "../layout/tar_reader.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import type { Digest } from "../oci/digest.ts";
 import { parseManifest } from "../oci/manifest.ts";
 import { formatPlatform, normalizePlatform, selectPlatform } from "../oci/platform.ts";
-import type { ContainerRuntime } from "../runtime/runtime.ts";
 import { type LogPosition, verifiedLogPositions } from "../sigstore/policy.ts";
 import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
 import { StoreLock } from "../store/lock.ts";
@@ -52,7 +51,7 @@ import { expectedRepository } from "./_reference_policy.ts";
 import { legacyLogIdOf, logStateOf, signatureStoreOf, type UpdateContext } from "./context.ts";
 import { checkDiskSpace, type DiskSpaceOptions } from "./disk_space.ts";
 import type { Progress } from "./progress.ts";
-import { loadIntoRuntime } from "./_runtime_load.ts";
+import { loadIntoRuntime, streamImage } from "./_runtime_load.ts";
 
 /** A step of load-archive, reported through {@linkcode LoadArchiveOptions.onStep}. */
 export type LoadArchiveStep =
@@ -225,7 +224,7 @@ async function loadLocked(
     workDir: ctx.dataDir,
     progress: options.progress,
     stage: (dir) => stageVerified(layout, dir, loadOptions),
-    stream: (tag) => streamVerified(runtime, layout, { ...loadOptions, tag }),
+    stream: (tag) => asArchiveError(() => streamImage(runtime, layout, { ...loadOptions, tag })),
   });
   const signaturesPath = await signatureStoreOf(ctx).write(verified);
   await state.record(verified);
@@ -345,38 +344,6 @@ async function stageVerified(
   );
   options.progress?.end();
   return copied.totalBytes;
-}
-
-/**
- * Streams the verified image from the archive (or layout) into the runtime under `tag`, hashing each
- * blob once on the way; a mismatch stops the runtime before the end of its input.
- */
-async function streamVerified(
-  runtime: ContainerRuntime,
-  layout: ArchiveSource,
-  options: VerifiedLoadOptions & { tag: string },
-): Promise<void> {
-  const tar = new ImageTarStream(layout, { onProgress: (n) => options.progress?.update(n) });
-  const loading = runtime.load(tar.readable);
-  loading.catch((err) => tar.abort(err));
-  try {
-    await asArchiveError(() =>
-      copyImage(layout, tar, {
-        root: { mediaType: options.root.mediaType, digest: options.root.digest, size: options.root.size },
-        ...(options.platform === undefined ? {} : { platform: options.platform }),
-        tag: options.tag,
-        onPlan: (plan) => options.progress?.start("load", plan.totalBytes),
-      })
-    );
-    await tar.finish();
-    await asArchiveError(() => loading);
-  } catch (err) {
-    tar.abort(err);
-    await loading.catch(() => {});
-    await runtime.remove(options.tag).catch(() => false);
-    throw err;
-  }
-  options.progress?.end();
 }
 
 /** Runs `fn`, turning content-integrity failures (which would mean a registry fault elsewhere) into `ARCHIVE_INVALID`. */

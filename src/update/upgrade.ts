@@ -13,8 +13,8 @@
  * 3. {@linkcode loadIntoRuntime} cache -> runtime: a local podman reads the verified cache in place
  *    through a staging layout `<data-dir>/dz-staging-<hex>/` whose `index.json` lists only the verified
  *    root and whose `blobs` link to the cache's (podman checks each blob's digest as it reads; no copy of
- *    the image is made). docker and `podman --remote` get an oci-archive generated on the fly
- *    ({@linkcode copyImage} cache -> stream) under `REPO:dz-staging-<hex>`, every byte re-verified, a blob
+ *    the image is made). docker and `podman --remote` get an oci-archive generated on the fly from the
+ *    cache ({@linkcode streamImage}) under `REPO:dz-staging-<hex>`, every byte re-verified, a blob
  *    failing its check stopping the runtime before it sees the end of its input. Either way the runtime
  *    records the root digest (the index, or the manifest).
  * 4. The runtime must report the verified root digest for the staging name (`RUNTIME_DIGEST_MISMATCH`).
@@ -31,15 +31,14 @@
 import { copyImage, type CopyPlan } from "../copy.ts";
 import { DangerzoneError, isDangerzoneError } from "../errors.ts";
 import { OciLayoutDir } from "../layout/dir.ts";
-import type { Descriptor, Platform } from "../oci/descriptor.ts";
+import type { Platform } from "../oci/descriptor.ts";
 import type { Digest } from "../oci/digest.ts";
 import { formatPlatform, normalizePlatform } from "../oci/platform.ts";
 import type { ContainerRuntime } from "../runtime/runtime.ts";
 import type { LogPosition } from "../sigstore/policy.ts";
 import { StoreLock } from "../store/lock.ts";
-import { OciArchiveStream } from "./_oci_archive_stream.ts";
 import { registrySource } from "./_registry_source.ts";
-import { linkLayout, loadIntoRuntime } from "./_runtime_load.ts";
+import { linkLayout, loadIntoRuntime, streamImage } from "./_runtime_load.ts";
 import { logStateOf, signatureStoreOf, type UpdateContext } from "./context.ts";
 import { checkDiskSpace, type DiskSpaceOptions } from "./disk_space.ts";
 import type { Progress } from "./progress.ts";
@@ -235,7 +234,7 @@ async function upgradeLocked(
         return downloaded.totalBytes;
       },
       progress: options.progress,
-      stream: (tag) => streamVerified(runtime, cache, { root, platform, tag, progress: options.progress }),
+      stream: (tag) => streamImage(runtime, cache, { root, platform, tag, progress: options.progress }),
     });
   }
   // else: the runtime already holds the verified digest under the name (e.g. pulled by hand): only the
@@ -268,34 +267,6 @@ async function upgradeLocked(
     downloadedBytes,
     pruned,
   };
-}
-
-/** Streams the verified image from the cache into the runtime under `tag`, re-verifying every byte. */
-async function streamVerified(
-  runtime: ContainerRuntime,
-  cache: OciLayoutDir,
-  options: { root: Descriptor; platform: Platform; tag: string; progress: Progress | undefined },
-): Promise<void> {
-  const archive = new OciArchiveStream();
-  const loading = runtime.load(archive.readable);
-  // A runtime that fails early must not leave the copy waiting on a stream nobody reads.
-  loading.catch((err) => archive.abort(err));
-  try {
-    await copyImage(cache, archive, {
-      root: options.root,
-      platform: options.platform,
-      tag: options.tag,
-      onPlan: (plan) => options.progress?.start("load", plan.totalBytes),
-      onProgress: (p) => options.progress?.update(p.done),
-    });
-    await archive.finish();
-  } catch (err) {
-    archive.abort(err);
-    await loading.catch(() => {});
-    throw err;
-  }
-  await loading;
-  options.progress?.end();
 }
 
 /**
