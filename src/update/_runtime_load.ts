@@ -44,6 +44,9 @@ export interface RuntimeLoadOptions {
   stream(tag: string): Promise<void>;
 }
 
+/** Staging names in the runtime: `localhost/dz-staging-<hex>:latest` (layout loads), `REPO:dz-staging-<hex>` (streamed). */
+const STAGING_NAME_RE = /(?:^localhost\/dz-staging-[0-9a-f]{16}:latest|:dz-staging-[0-9a-f]{16})$/;
+
 /** The staging directories of this and of earlier (killed) runs: `dz-staging-` and 16 hex digits. */
 const STAGING_DIR_RE = /^dz-staging-[0-9a-f]{16}$/;
 
@@ -75,6 +78,7 @@ export async function loadIntoRuntime(
 }
 
 async function load(runtime: ContainerRuntime, options: RuntimeLoadOptions): Promise<string> {
+  await removeStaleStagingNames(runtime);
   const hex = digestHex(options.digest).slice(0, 16);
   if (!(await runtime.canLoadLayout())) {
     const tag = `${options.repository}:dz-staging-${hex}`;
@@ -127,6 +131,19 @@ export async function linkLayout(
     } catch (err) {
       if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotCapable) throw err;
       await Deno.copyFile(from, to); // e.g. EXDEV, or a file system without hard links
+    }
+  }
+}
+
+/**
+ * Removes the staging names a run killed between load and tag left in the runtime (only the names: an
+ * image that also carries another name keeps it; one that carried only a staging name goes, unless a
+ * container uses it). The name of this run's image is deterministic, so this is for other digests.
+ */
+async function removeStaleStagingNames(runtime: ContainerRuntime): Promise<void> {
+  for (const image of await runtime.list()) {
+    for (const name of image.names) {
+      if (STAGING_NAME_RE.test(name)) await runtime.remove(name).catch(() => false);
     }
   }
 }

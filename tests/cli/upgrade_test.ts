@@ -277,6 +277,12 @@ Deno.test("upgrade: SIGKILL mid-download, right after load, before tag: v1 still
   });
 
   await t.step("the next run completes and the new image verifies", async () => {
+    // staging names other killed runs (other digests, layout and streamed loads) left behind go too
+    const stale = [
+      `localhost/dz-staging-${"0".repeat(16)}:latest`,
+      `${reference}:dz-staging-${"1".repeat(16)}`,
+    ];
+    for (const name of stale) await pm.podman(["tag", v1.configDigest.slice(7), name]);
     const before = proxy.requests.length;
     const r = await runCli(["upgrade", ...args, "--json"], { env });
     assert.equal(r.code, 0, r.stderr);
@@ -285,6 +291,8 @@ Deno.test("upgrade: SIGKILL mid-download, right after load, before tag: v1 still
     assert.equal(local.code, 0, local.stderr);
     assert.equal(json(local).digest, big.digest);
     assert.ok(proxy.requests.length >= before);
+    const names = (await pm.podman(["images", "--format", "{{.Repository}}:{{.Tag}}"])).stdout;
+    assert.doesNotMatch(names, /dz-staging/);
   });
 });
 
