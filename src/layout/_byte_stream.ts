@@ -9,6 +9,9 @@
  * @module
  */
 
+import { DangerzoneError } from "../errors.ts";
+import { BlobVerifier, type Expected, markSelfVerifying } from "../oci/verify_stream.ts";
+
 /** Size of the reusable read buffer. */
 export const CHUNK_SIZE: number = 1 << 20;
 
@@ -53,4 +56,72 @@ export function chunkReader(stream: ReadableStream<Uint8Array>): ChunkReader {
     cancel: (reason) => reader.cancel(reason).catch(() => {}),
     release: () => reader.releaseLock(),
   };
+}
+
+/** Where {@linkcode verifiedByteStream} reads a blob's bytes from. */
+export interface ByteSource {
+  /** Fills the start of `into`; the count read, or 0 or null at the end. */
+  read(into: Uint8Array): number | null | Promise<number | null>;
+  /** Releases the source (called once, at the end, on an error or on cancel). */
+  close(): void;
+}
+
+/** Options of {@linkcode verifiedByteStream}. */
+export interface VerifiedByteStreamOptions {
+  /** Names the blob in errors. */
+  label: string;
+  /** Chunk size for default (non-BYOB) readers. */
+  chunkSize: number;
+  /** Turns a read failure into the error the stream reports (default: as is). */
+  wrapError?: (err: unknown) => unknown;
+}
+
+/**
+ * A byte stream of `expected`'s bytes from `source`: BYOB readers get them read straight into their
+ * buffer, others fresh chunks; every byte is hashed before it is handed over, and the end errors with
+ * `SIZE_MISMATCH` / `DIGEST_MISMATCH` unless it all matched. Marked self-verifying for `expected`.
+ */
+export function verifiedByteStream(
+  source: ByteSource,
+  expected: Expected,
+  options: VerifiedByteStreamOptions,
+): ReadableStream<Uint8Array> {
+  const verifier = new BlobVerifier(expected, { label: options.label });
+  let open = true;
+  const close = () => {
+    if (open) {
+      open = false;
+      source.close();
+    }
+  };
+  const stream = new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: options.chunkSize,
+    async pull(controller) {
+      const view = controller.byobRequest?.view;
+      try {
+        if (view === null || view === undefined) {
+          throw new DangerzoneError("INTERNAL", "no BYOB request in pull");
+        }
+        const target = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+        const n = await source.read(target);
+        if (n === null || n === 0) {
+          close();
+          verifier.finish();
+          controller.close();
+          controller.byobRequest?.respond(0);
+          return;
+        }
+        verifier.update(target.subarray(0, n));
+        controller.byobRequest?.respond(n);
+      } catch (err) {
+        close();
+        throw options.wrapError === undefined ? err : options.wrapError(err);
+      }
+    },
+    cancel() {
+      close();
+    },
+  });
+  return markSelfVerifying(stream, expected);
 }

@@ -17,9 +17,9 @@ import { DangerzoneError } from "../errors.ts";
 import type { ContentStore, ReadOptions } from "../oci/content_store.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import type { Digest } from "../oci/digest.ts";
-import { BlobVerifier, markSelfVerifying } from "../oci/verify_stream.ts";
+import { BlobVerifier } from "../oci/verify_stream.ts";
 import { type ArchiveReadOptions, invalidArchive, walkOciArchive } from "./_archive_walk.ts";
-import { CHUNK_SIZE } from "./_byte_stream.ts";
+import { CHUNK_SIZE, verifiedByteStream } from "./_byte_stream.ts";
 import type { UnverifiedBlobReader, UnverifiedBlobSource } from "./image_tar_stream.ts";
 import { MAX_MANIFEST_BYTES } from "./dir.ts";
 
@@ -182,37 +182,11 @@ export class OciArchiveFile implements ContentStore, UnverifiedBlobSource, Dispo
     } catch (err) {
       return Promise.reject(err);
     }
-    const verifier = new BlobVerifier(desc, { label: label(desc.digest) });
-    const stream = new ReadableStream({
-      type: "bytes",
-      autoAllocateChunkSize: CHUNK_SIZE,
-      pull(controller) {
-        const view = controller.byobRequest?.view;
-        if (view === null || view === undefined) {
-          throw new DangerzoneError("INTERNAL", "no BYOB request in pull");
-        }
-        const target = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-        try {
-          const n = reader.readSync(target);
-          if (n === 0) {
-            reader.close();
-            verifier.finish();
-            controller.close();
-            controller.byobRequest?.respond(0);
-            return;
-          }
-          verifier.update(target.subarray(0, n));
-          controller.byobRequest?.respond(n);
-        } catch (err) {
-          reader.close();
-          throw err;
-        }
-      },
-      cancel() {
-        reader.close();
-      },
-    });
-    return Promise.resolve(markSelfVerifying(stream, desc));
+    return Promise.resolve(verifiedByteStream(
+      { read: (into) => reader.readSync(into), close: () => reader.close() },
+      desc,
+      { label: label(desc.digest), chunkSize: CHUNK_SIZE },
+    ));
   }
 
   /** True only when the blob is in the archive with the right size AND its bytes hash to the digest. */

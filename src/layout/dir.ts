@@ -15,10 +15,10 @@ import { type Digest, digestFromHex } from "../oci/digest.ts";
 import { type ImageIndex, parseManifest } from "../oci/manifest.ts";
 import { MediaType } from "../oci/media_types.ts";
 import type { Reference } from "../oci/reference.ts";
-import { blobCheckFor, BlobVerifier, markSelfVerifying } from "../oci/verify_stream.ts";
+import { blobCheckFor, BlobVerifier } from "../oci/verify_stream.ts";
 import { dirname, ioError, randomSuffix, syncDir, writeAll, writeFileAtomic } from "./_atomic_file.ts";
 import { assertOciLayoutFile, MAX_OCI_LAYOUT_BYTES, OCI_LAYOUT_BYTES } from "./_oci_layout_file.ts";
-import { chunkReader } from "./_byte_stream.ts";
+import { chunkReader, verifiedByteStream } from "./_byte_stream.ts";
 import type { UnverifiedBlobReader } from "./image_tar_stream.ts";
 import { blobRelativePath, type MetadataName } from "./_safe_path.ts";
 import { parseStrictJsonAs } from "../strict_json.ts";
@@ -177,46 +177,16 @@ export class OciLayoutDir implements ContentStore {
   async getBlob(desc: Descriptor, _options?: ReadOptions): Promise<ReadableStream<Uint8Array>> {
     const path = this.blobPath(desc.digest);
     const file = await this.#openBlobFile(desc, path);
-    const verifier = new BlobVerifier(desc, { label: labelOf(desc.digest) });
-    let open = true;
-    const close = () => {
-      if (open) {
-        open = false;
-        file.close();
-      }
-    };
-    // A byte stream: BYOB readers get the file read straight into their buffer, others get
-    // fresh chunks. Bytes are hashed before they are handed over; EOF errors on a mismatch.
-    const stream = new ReadableStream({
-      type: "bytes",
-      autoAllocateChunkSize: READ_CHUNK,
-      async pull(controller) {
-        const view = controller.byobRequest?.view;
-        try {
-          if (view === null || view === undefined) {
-            throw new DangerzoneError("INTERNAL", "no BYOB request in pull");
-          }
-          const target = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-          const n = await file.read(target);
-          if (n === null) {
-            close();
-            verifier.finish();
-            controller.close();
-            controller.byobRequest?.respond(0);
-            return;
-          }
-          verifier.update(target.subarray(0, n));
-          controller.byobRequest?.respond(n);
-        } catch (err) {
-          close();
-          throw ioError(err, `reading ${path}`);
-        }
+    // BYOB readers get the file read straight into their buffer, others get fresh chunks.
+    return verifiedByteStream(
+      { read: (into) => file.read(into), close: () => file.close() },
+      desc,
+      {
+        label: labelOf(desc.digest),
+        chunkSize: READ_CHUNK,
+        wrapError: (err) => ioError(err, `reading ${path}`),
       },
-      cancel() {
-        close();
-      },
-    });
-    return markSelfVerifying(stream, desc);
+    );
   }
 
   /**
