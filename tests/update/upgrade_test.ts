@@ -37,14 +37,29 @@ async function listFiles(dir: string): Promise<string[]> {
   }
 }
 
-Deno.test("upgradeImage() refuses a runtime that does not report the verified digest, storing nothing", async () => {
-  await using sr = await startSignedRegistry("plain");
-  await using pm = await startPodman();
-  await using data = makeTempDir("upgrade-lib");
-  const dataDir = join(data.path, "state");
+/** A registry with a signed busybox `v1` (log index 1), a podman and a data dir (not created). */
+async function signedV1() {
+  const sr = await startSignedRegistry("plain");
+  const pm = await startPodman();
+  const data = makeTempDir("upgrade-lib");
   const v1 = await sr.pushBusybox(REPO, "latest", "v1");
   await sr.sign(v1.digest, { repository: REPO, logIndex: 1 });
-  const podman = new PodmanRuntime({ env: pm.env });
+  return {
+    sr,
+    dataDir: join(data.path, "state"),
+    v1,
+    podman: new PodmanRuntime({ env: pm.env }),
+    async [Symbol.asyncDispose]() {
+      await pm.stop();
+      await sr[Symbol.asyncDispose]();
+      await data.remove();
+    },
+  };
+}
+
+Deno.test("upgradeImage() refuses a runtime that does not report the verified digest, storing nothing", async () => {
+  await using w = await signedV1();
+  const { sr, dataDir, v1, podman } = w;
   const other = "sha256:" + "0".repeat(64) as Digest;
   const lying: ContainerRuntime = {
     name: podman.name,
@@ -72,13 +87,8 @@ Deno.test("upgradeImage() refuses a runtime that does not report the verified di
 });
 
 Deno.test("upgradeImage() stops before downloading when the disk is too full (DISK_FULL)", async () => {
-  await using sr = await startSignedRegistry("plain");
-  await using pm = await startPodman();
-  await using data = makeTempDir("upgrade-lib");
-  const dataDir = join(data.path, "state");
-  const v1 = await sr.pushBusybox(REPO, "latest", "v1");
-  await sr.sign(v1.digest, { repository: REPO, logIndex: 1 });
-  const podman = new PodmanRuntime({ env: pm.env });
+  await using w = await signedV1();
+  const { sr, dataDir, v1, podman } = w;
   using ctx = await sr.context(`${sr.reg.host}/${REPO}:latest`, dataDir, {
     runtime: () => Promise.resolve(podman),
   });
@@ -105,13 +115,8 @@ Deno.test("upgradeImage() is LOCK_HELD while another process holds the data dire
 });
 
 Deno.test("upgradeImage() reports download and load progress and the installed digests", async () => {
-  await using sr = await startSignedRegistry("plain");
-  await using pm = await startPodman();
-  await using data = makeTempDir("upgrade-lib");
-  const dataDir = join(data.path, "state");
-  const v1 = await sr.pushBusybox(REPO, "latest", "v1");
-  await sr.sign(v1.digest, { repository: REPO, logIndex: 1 });
-  const podman = new PodmanRuntime({ env: pm.env });
+  await using w = await signedV1();
+  const { sr, dataDir, v1, podman } = w;
   using ctx = await sr.context(`${sr.reg.host}/${REPO}:latest`, dataDir, {
     runtime: () => Promise.resolve(podman),
   });
