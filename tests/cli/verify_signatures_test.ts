@@ -10,6 +10,15 @@ const TEST_KEY = vector("dangerzone/tests/assets/test.pub.key");
 const D1 = "fa948726aac29a6ac49f01ec8fbbac18522b35b2491fdf716236a0b3502a2ca7";
 const D2 = "19e8eacd75879d05f6621c2ea8dd955e68ee3e07b41b9d53f4c8cc9929a68a67";
 
+/** `verify-signatures` arguments for a signature file and a digest (`sha256:` added when missing), then `extra`. */
+function verifyArgs(file: string, digest: string, ...extra: string[]): string[] {
+  const prefixed = digest.startsWith("sha256:") ? digest : `sha256:${digest}`;
+  return ["verify-signatures", "--signatures", file, "--digest", prefixed, ...extra];
+}
+
+/** A Dangerzone test-asset signature file: `set` is valid, invalid or tampered; `digest` its image. */
+const asset = (set: string, digest: string) => vector(`${SIGS}/${set}/${KEYDIR}/${digest}.json`);
+
 function oneErrorLine(stderr: string, rule: RegExp): void {
   const lines = stderr.trim().split("\n");
   assert.equal(lines.length, 1, stderr);
@@ -19,31 +28,14 @@ function oneErrorLine(stderr: string, rule: RegExp): void {
 }
 
 Deno.test("verify-signatures exits 0 for valid Dangerzone signatures and reports them", async () => {
-  const r = await runCli([
-    "verify-signatures",
-    "--signatures",
-    vector(`${SIGS}/valid/${KEYDIR}/${D1}.json`),
-    "--digest",
-    `sha256:${D1}`,
-    "--pubkey",
-    TEST_KEY,
-  ]);
+  const r = await runCli(verifyArgs(asset("valid", D1), D1, "--pubkey", TEST_KEY));
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /3 of 3 signature\(s\)/);
   assert.match(r.stdout, /index 164177381/);
 });
 
 Deno.test("verify-signatures --json reports verdict, key, log ID, index, time and reference per signature", async () => {
-  const r = await runCli([
-    "verify-signatures",
-    "--signatures",
-    vector(`${SIGS}/valid/${KEYDIR}/${D1}.json`),
-    "--digest",
-    `sha256:${D1}`,
-    "--pubkey",
-    TEST_KEY,
-    "--json",
-  ]);
+  const r = await runCli(verifyArgs(asset("valid", D1), D1, "--pubkey", TEST_KEY, "--json"));
   assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout);
   assert.equal(doc.ok, true);
@@ -59,72 +51,38 @@ Deno.test("verify-signatures --json reports verdict, key, log ID, index, time an
 
 Deno.test("verify-signatures exits 10 with one line naming the rule for invalid, tampered and mismatched input", async () => {
   const cases: [string[], RegExp][] = [
-    [[
-      "--signatures",
-      vector(`${SIGS}/invalid/${KEYDIR}/${D2}.json`),
-      "--digest",
-      `sha256:${D2}`,
-      "--pubkey",
-      TEST_KEY,
-    ], /rule 2 \(signature\)/],
-    [[
-      "--signatures",
-      vector(`${SIGS}/tampered/${KEYDIR}/${D2}.json`),
-      "--digest",
-      `sha256:${D2}`,
-      "--pubkey",
-      TEST_KEY,
-    ], /rule 2 \(signature\)/],
-    [[
-      "--signatures",
-      vector(`${SIGS}/valid/${KEYDIR}/${D2}.json`),
-      "--digest",
-      `sha256:${D1}`,
-      "--pubkey",
-      TEST_KEY,
-    ], /rule 2 \(payload\).*not for sha256/],
+    [verifyArgs(asset("invalid", D2), D2, "--pubkey", TEST_KEY), /rule 2 \(signature\)/],
+    [verifyArgs(asset("tampered", D2), D2, "--pubkey", TEST_KEY), /rule 2 \(signature\)/],
+    [verifyArgs(asset("valid", D2), D1, "--pubkey", TEST_KEY), /rule 2 \(payload\).*not for sha256/],
     [
-      ["--signatures", vector(`${SIGS}/valid/${KEYDIR}/${D2}.json`), "--digest", `sha256:${D2}`],
+      verifyArgs(asset("valid", D2), D2),
       /rule 2 \(signature\)/,
     ], // pinned production key
-    [[
-      "--signatures",
-      vector(`${SIGS}/valid/${KEYDIR}/${D2}.json`),
-      "--digest",
-      `sha256:${D2}`,
-      "--pubkey",
-      TEST_KEY,
-      "--reference",
-      "ghcr.io/freedomofpress/dangerzone/v1",
-    ], /docker-reference/],
-    [[
-      "--signatures",
-      vector(`${SIGS}/valid/${KEYDIR}/${D2}.json`),
-      "--digest",
-      `sha256:${D2}`,
-      "--pubkey",
-      TEST_KEY,
-      "--rekor-key",
-      TEST_KEY,
-    ], /rule 3 \(Rekor SET\).*not a trusted Rekor log/],
+    [
+      verifyArgs(
+        asset("valid", D2),
+        D2,
+        "--pubkey",
+        TEST_KEY,
+        "--reference",
+        "ghcr.io/freedomofpress/dangerzone/v1",
+      ),
+      /docker-reference/,
+    ],
+    [
+      verifyArgs(asset("valid", D2), D2, "--pubkey", TEST_KEY, "--rekor-key", TEST_KEY),
+      /rule 3 \(Rekor SET\).*not a trusted Rekor log/,
+    ],
   ];
   for (const [args, rule] of cases) {
-    const r = await runCli(["verify-signatures", ...args]);
+    const r = await runCli(args);
     assert.equal(r.code, 10, `${args.join(" ")}\n${r.stderr}`);
     oneErrorLine(r.stderr, rule);
   }
 });
 
 Deno.test("verify-signatures honours SIGSTORE_REKOR_PUBLIC_KEY (a wrong log key fails with exit 10)", async () => {
-  const args = [
-    "verify-signatures",
-    "--signatures",
-    vector(`${SIGS}/valid/${KEYDIR}/${D2}.json`),
-    "--digest",
-    `sha256:${D2}`,
-    "--pubkey",
-    TEST_KEY,
-  ];
+  const args = verifyArgs(asset("valid", D2), D2, "--pubkey", TEST_KEY);
   const bad = await runCli(args, { env: { SIGSTORE_REKOR_PUBLIC_KEY: TEST_KEY } });
   assert.equal(bad.code, 10);
   oneErrorLine(bad.stderr, /TLOG|Rekor/i);
@@ -155,34 +113,23 @@ Deno.test("verify-signatures refuses an empty list, hostile JSON and oversized i
     ];
     for (const [name, text, rule] of files) {
       await Deno.writeTextFile(`${dir}/${name}`, text);
-      const r = await runCli([
-        "verify-signatures",
-        "--signatures",
-        `${dir}/${name}`,
-        "--digest",
+      const r = await runCli(verifyArgs(`${dir}/${name}`, w.digest, "--pubkey", key, "--rekor-key", rekor));
+      assert.equal(r.code, 10, `${name}: ${r.stderr}`);
+      oneErrorLine(r.stderr, rule);
+    }
+    await Deno.writeTextFile(`${dir}/ok.json`, JSON.stringify([await craftEntry()]));
+    const ok = await runCli(
+      verifyArgs(
+        `${dir}/ok.json`,
         w.digest,
         "--pubkey",
         key,
         "--rekor-key",
         rekor,
-      ]);
-      assert.equal(r.code, 10, `${name}: ${r.stderr}`);
-      oneErrorLine(r.stderr, rule);
-    }
-    await Deno.writeTextFile(`${dir}/ok.json`, JSON.stringify([await craftEntry()]));
-    const ok = await runCli([
-      "verify-signatures",
-      "--signatures",
-      `${dir}/ok.json`,
-      "--digest",
-      w.digest,
-      "--pubkey",
-      key,
-      "--rekor-key",
-      rekor,
-      "--reference",
-      w.reference,
-    ]);
+        "--reference",
+        w.reference,
+      ),
+    );
     assert.equal(ok.code, 0, ok.stderr);
   } finally {
     await Deno.remove(dir, { recursive: true });
