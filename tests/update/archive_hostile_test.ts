@@ -14,7 +14,27 @@ import { prepareArchive } from "../../src/update/prepare_archive.ts";
 import { runCli } from "../_helpers/cli.ts";
 import { createTestKey, signatureManifest, signImage } from "../_helpers/cosign_signer.ts";
 import { hostileArchives } from "../_helpers/hostile_archives.ts";
-import { imageSnapshot, REPO, startArchiveWorld, treeSnapshot } from "./_archive_fixture.ts";
+import {
+  type ArchiveWorld,
+  imageSnapshot,
+  REPO,
+  startArchiveWorld,
+  treeSnapshot,
+} from "./_archive_fixture.ts";
+
+/**
+ * The hostile corpus built from a valid archive, with a signature manifest for `other` (another digest)
+ * and one for the image made with a key nobody trusts.
+ */
+function hostileCases(w: ArchiveWorld, valid: Uint8Array, other: string): ReturnType<typeof hostileArchives> {
+  const reference = `${w.sr.reg.host}/${REPO}`;
+  const sign = (digest: string, publisher = w.sr.publisher) =>
+    signImage({ digest, reference, publisher, rekor: w.sr.rekor, logIndex: 101 });
+  return hostileArchives(valid, {
+    forOtherDigest: signatureManifest(other, [sign(other)]),
+    byOtherKey: signatureManifest(w.img.digest, [sign(w.img.digest, createTestKey())]),
+  });
+}
 
 Deno.test("loadArchive() refuses every hostile archive with the right exit code; runtime and store unchanged", async () => {
   await using w = await startArchiveWorld();
@@ -24,21 +44,7 @@ Deno.test("loadArchive() refuses every hostile archive with the right exit code;
   await prepareArchive(ctx, { platform: parsePlatform("linux/amd64"), output: valid });
   await loadArchive(ctx, valid); // installed: the store and the runtime hold something to protect
   const reference = `${w.sr.reg.host}/${REPO}`;
-  const other = "sha256:" + "b".repeat(64);
-  const cases = hostileArchives(await Deno.readFile(valid), {
-    forOtherDigest: signatureManifest(other, [
-      signImage({ digest: other, reference, publisher: w.sr.publisher, rekor: w.sr.rekor, logIndex: 101 }),
-    ]),
-    byOtherKey: signatureManifest(w.img.digest, [
-      signImage({
-        digest: w.img.digest,
-        reference,
-        publisher: createTestKey(),
-        rekor: w.sr.rekor,
-        logIndex: 101,
-      }),
-    ]),
-  });
+  const cases = hostileCases(w, await Deno.readFile(valid), "sha256:" + "b".repeat(64));
   assert.ok(cases.length >= 25, `only ${cases.length} cases`);
   await w.pm.podman(["rmi", `${reference}:latest`]); // nothing of the image left in the runtime
   const images = await imageSnapshot(w.pm);
@@ -63,22 +69,7 @@ Deno.test("load-archive CLI: hostile archives exit 13 or 10 with one stderr line
     using ctx = await w.context(await w.dataDir("prep"));
     await prepareArchive(ctx, { platform: parsePlatform("linux/amd64"), output: valid });
   }
-  const reference = `${w.sr.reg.host}/${REPO}`;
-  const other = "sha256:" + "c".repeat(64);
-  const cases = hostileArchives(await Deno.readFile(valid), {
-    forOtherDigest: signatureManifest(other, [
-      signImage({ digest: other, reference, publisher: w.sr.publisher, rekor: w.sr.rekor, logIndex: 101 }),
-    ]),
-    byOtherKey: signatureManifest(w.img.digest, [
-      signImage({
-        digest: w.img.digest,
-        reference,
-        publisher: createTestKey(),
-        rekor: w.sr.rekor,
-        logIndex: 101,
-      }),
-    ]),
-  });
+  const cases = hostileCases(w, await Deno.readFile(valid), "sha256:" + "c".repeat(64));
   const images = await imageSnapshot(w.pm);
   const picked = [
     "a symlink blob",

@@ -59,7 +59,7 @@ async function signedV1() {
 
 Deno.test("upgradeImage() refuses a runtime that does not report the verified digest, storing nothing", async () => {
   await using w = await signedV1();
-  const { sr, dataDir, v1, podman } = w;
+  const { sr, dataDir, podman } = w;
   const other = "sha256:" + "0".repeat(64) as Digest;
   const lying: ContainerRuntime = {
     name: podman.name,
@@ -88,7 +88,7 @@ Deno.test("upgradeImage() refuses a runtime that does not report the verified di
 
 Deno.test("upgradeImage() stops before downloading when the disk is too full (DISK_FULL)", async () => {
   await using w = await signedV1();
-  const { sr, dataDir, v1, podman } = w;
+  const { sr, dataDir, podman } = w;
   using ctx = await sr.context(`${sr.reg.host}/${REPO}:latest`, dataDir, {
     runtime: () => Promise.resolve(podman),
   });
