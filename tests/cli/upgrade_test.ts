@@ -296,18 +296,39 @@ Deno.test("upgrade: SIGKILL mid-download, right after load, before tag: v1 still
   });
 });
 
-Deno.test("upgrade: a resumed download sends Range after SIGKILL", async () => {
-  await using sr = await startSignedRegistry("plain");
-  await using pm = await startPodman();
-  await using data = makeTempDir("upgrade-data");
-  await using proxy = startSlowProxy(sr.reg, 16 * 1024 * 1024);
+/**
+ * A signed single-layer image of `sizeMiB` MiB behind a proxy that serves 16 MiB/s (so a run can be
+ * killed mid-download), a podman, and the CLI arguments for a data dir.
+ */
+async function slowBigImage(sizeMiB: number) {
+  const sr = await startSignedRegistry("plain");
+  const pm = await startPodman();
+  const data = makeTempDir("upgrade-data");
+  const proxy = startSlowProxy(sr.reg, 16 * 1024 * 1024);
   const dataDir = join(data.path, "state");
   const image = `${proxy.host}/${REPO}:latest`;
-  const env = { ...pm.env, ...sr.env };
-  const args = cli(sr, image, dataDir);
-  const big = await buildLargeImage(join(data.path, "big"), { sizeMiB: 48 });
+  const big = await buildLargeImage(join(data.path, "big"), { sizeMiB });
   await sr.push(big, REPO, "latest");
   await sr.sign(big.digest, { repository: REPO, reference: `${proxy.host}/${REPO}`, logIndex: 1 });
+  return {
+    sr,
+    proxy,
+    dataDir,
+    big,
+    env: { ...pm.env, ...sr.env },
+    args: cli(sr, image, dataDir),
+    async [Symbol.asyncDispose]() {
+      await proxy[Symbol.asyncDispose]();
+      await pm.stop();
+      await sr[Symbol.asyncDispose]();
+      await data.remove();
+    },
+  };
+}
+
+Deno.test("upgrade: a resumed download sends Range after SIGKILL", async () => {
+  await using w = await slowBigImage(48);
+  const { proxy, dataDir, env, args, big } = w;
   await killWhen(["upgrade", ...args], env, async () => (await partialBytes(dataDir)) > 8 * 1024 * 1024);
   const kept = await partialBytes(dataDir);
   assert.ok(kept > 8 * 1024 * 1024);
@@ -321,17 +342,9 @@ Deno.test("upgrade: a resumed download sends Range after SIGKILL", async () => {
 });
 
 Deno.test("upgrade: two concurrent runs never interleave (one gets LOCK_HELD)", async () => {
-  await using sr = await startSignedRegistry("plain");
-  await using pm = await startPodman();
-  await using data = makeTempDir("upgrade-data");
-  await using proxy = startSlowProxy(sr.reg, 16 * 1024 * 1024);
-  const dataDir = join(data.path, "state");
-  const image = `${proxy.host}/${REPO}:latest`;
-  const env = { ...pm.env, ...sr.env };
-  const args = [...cli(sr, image, dataDir), "--json"];
-  const big = await buildLargeImage(join(data.path, "big"), { sizeMiB: 32 });
-  await sr.push(big, REPO, "latest");
-  await sr.sign(big.digest, { repository: REPO, reference: `${proxy.host}/${REPO}`, logIndex: 1 });
+  await using w = await slowBigImage(32);
+  const env = w.env;
+  const args = [...w.args, "--json"];
   const [a, b] = await Promise.all([
     runCli(["upgrade", ...args], { env }),
     runCli(["upgrade", ...args], { env }),
@@ -340,7 +353,7 @@ Deno.test("upgrade: two concurrent runs never interleave (one gets LOCK_HELD)", 
   assert.deepEqual(codes, [0, 1], `${a.stderr}\n${b.stderr}`);
   const loser = a.code === 1 ? a : b;
   assert.equal(errorCode(loser), "LOCK_HELD");
-  const local = await runCli(["verify-local", ...cli(sr, image, dataDir)], { env });
+  const local = await runCli(["verify-local", ...w.args], { env });
   assert.equal(local.code, 0, local.stderr);
 });
 
