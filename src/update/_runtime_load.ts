@@ -15,8 +15,9 @@
  * @module
  */
 import { join } from "node:path";
-import { copyImage } from "../copy.ts";
+import { type CopiedImage, copyImage } from "../copy.ts";
 import { DangerzoneError } from "../errors.ts";
+import { OciLayoutDir } from "../layout/dir.ts";
 import { ImageTarStream, type UnverifiedBlobSource } from "../layout/image_tar_stream.ts";
 import type { ContentStore } from "../oci/content_store.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
@@ -104,28 +105,24 @@ async function load(runtime: ContainerRuntime, options: RuntimeLoadOptions): Pro
 }
 
 /**
- * Stages the verified image `root` (with `blobs`: the platform manifest, config and layers) of the layout
- * at `layoutDir` (whose blobs for this image were all verified in this run: the download cache) as a
- * layout of its own in `dir`: `oci-layout`, an `index.json` listing only `root`, and the blobs hard-linked
- * from the cache (copied where the file system has no hard links). Nothing is rewritten.
+ * Stages a verified copy (root, platform manifest, config, layers) of the layout `cache` (whose blobs for
+ * this image were all verified in this run: the download cache) as a layout of its own in `dir`: an
+ * `index.json` listing only the root, and the blobs hard-linked from the cache (copied where the file
+ * system has no hard links). Nothing is rewritten.
  */
-export async function linkLayout(
-  layoutDir: string,
-  root: Descriptor,
-  blobs: readonly Descriptor[],
-  dir: string,
-): Promise<void> {
-  const blobsDir = join(dir, "blobs", "sha256");
-  await Deno.mkdir(blobsDir, { recursive: true, mode: 0o700 });
-  await Deno.writeTextFile(join(dir, "oci-layout"), '{"imageLayoutVersion":"1.0.0"}');
-  const entry = { mediaType: root.mediaType, digest: root.digest, size: root.size };
-  await Deno.writeTextFile(
-    join(dir, "index.json"),
-    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [entry] }),
-  );
-  for (const hex of new Set([root, ...blobs].map((d) => digestHex(d.digest)))) {
-    const from = join(layoutDir, "blobs", "sha256", hex);
-    const to = join(blobsDir, hex);
+export async function linkLayout(cache: OciLayoutDir, copied: CopiedImage, dir: string): Promise<void> {
+  const staged = await OciLayoutDir.create(dir, { durable: false });
+  const { mediaType, digest, size } = copied.root.descriptor;
+  const index = {
+    schemaVersion: 2,
+    mediaType: MediaType.OCI_INDEX,
+    manifests: [{ mediaType, digest, size }],
+  };
+  await staged.writeIndex(new TextEncoder().encode(JSON.stringify(index)));
+  const descriptors = [copied.root.descriptor, copied.manifest.descriptor, ...copied.blobs];
+  for (const blob of new Set(descriptors.map((d) => d.digest))) {
+    const from = cache.blobPath(blob);
+    const to = staged.blobPath(blob);
     try {
       await Deno.link(from, to);
     } catch (err) {

@@ -227,10 +227,7 @@ async function upgradeLocked(
       repository: ref.name(),
       workDir: ctx.dataDir,
       stage: async (dir) => {
-        await linkLayout(cacheDir, root, [
-          ...(downloaded.manifest === downloaded.root ? [] : [downloaded.manifest.descriptor]),
-          ...downloaded.blobs,
-        ], dir);
+        await linkLayout(cache, downloaded, dir);
         return downloaded.totalBytes;
       },
       progress: options.progress,
