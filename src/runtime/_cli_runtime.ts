@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { basename, dirname } from "node:path";
 import { DangerzoneError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
 import { commandFailed, type CommandOutcome, type CommandSpec, runCommand, unusable } from "./_command.ts";
@@ -24,9 +23,6 @@ import type {
   RuntimeName,
   RuntimeOptions,
 } from "./runtime.ts";
-
-/** A base name podman accepts as the repository of `localhost/<name>` (lowercase, separators between). */
-const LAYOUT_NAME_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 
 /** What differs between the podman and docker CLIs. */
 export interface CliDialect {
@@ -83,7 +79,7 @@ export class CliRuntime implements ContainerRuntime {
 
   /** `load` with the archive streamed into stdin. */
   async load(archive: ReadableStream<Uint8Array>): Promise<LoadResult> {
-    const spec = { ...this.spec(["load", "--quiet"]), timeoutMs: this.#loadTimeoutMs, stdin: archive };
+    const spec = { ...this.loadSpec(["load", "--quiet"]), stdin: archive };
     const out = await runCommand(spec);
     if (out.code !== 0) {
       throw commandFailed(
@@ -107,50 +103,9 @@ export class CliRuntime implements ContainerRuntime {
     );
   }
 
-  /** `load --quiet --input DIR` run in DIR's parent, so the image is named `localhost/<base name>:latest`. */
-  protected async loadLayoutDir(dir: string, options: LayoutLoadOptions = {}): Promise<string> {
-    const base = basename(dir);
-    if (!LAYOUT_NAME_RE.test(base)) {
-      throw new DangerzoneError("USAGE", `'${base}' cannot name an image: use [a-z0-9] with . _ - between`);
-    }
-    const onProgress = options.onProgress;
-    let sampler: ReturnType<typeof setInterval> | undefined;
-    const spec: CommandSpec = {
-      ...this.spec(["load", "--quiet", "--input", base]),
-      timeoutMs: this.#loadTimeoutMs,
-      cwd: dirname(dir),
-      ...(onProgress === undefined ? {} : {
-        onSpawn: (pid: number) => {
-          // Never a permission prompt for a progress bar: sample only what is already allowed.
-          if (Deno.permissions.querySync({ name: "read", path: `/proc/${pid}/io` }).state !== "granted") {
-            return;
-          }
-          sampler = setInterval(() => {
-            const read = bytesReadBy(pid);
-            if (read !== undefined) onProgress(read);
-          }, PROGRESS_INTERVAL_MS);
-        },
-      }),
-    };
-    let out: CommandOutcome;
-    try {
-      out = await runCommand(spec);
-    } finally {
-      clearInterval(sampler);
-    }
-    if (out.code !== 0) {
-      throw commandFailed(
-        spec,
-        out,
-        `${this.name} could not load the verified image; --debug shows its output`,
-      );
-    }
-    const name = `localhost/${base}`;
-    const loaded = parseLoadOutput(out.stdout, `${this.name} load`);
-    if (!loaded.names.some((n) => n === name || n === `${name}:latest`)) {
-      throw unexpected(`${this.name} load`, `it did not report the image as ${name}`);
-    }
-    return `${name}:latest`;
+  /** The spec of a `load` call: this runtime's binary and environment, with the load time limit. */
+  protected loadSpec(args: string[]): CommandSpec {
+    return { ...this.spec(args), timeoutMs: this.#loadTimeoutMs };
   }
 
   /** `tag SOURCE TARGET`. */
@@ -212,19 +167,6 @@ export class CliRuntime implements ContainerRuntime {
   /** The command spec for `args` with this runtime's binary, environment and time limit. */
   protected spec(args: string[]): CommandSpec {
     return { runtime: this.name, binary: this.path, args, env: this.#env, timeoutMs: this.#timeoutMs };
-  }
-}
-
-/** How often a layout load's progress is sampled. */
-const PROGRESS_INTERVAL_MS = 250;
-
-/** The bytes process `pid` has read (`rchar` of `/proc/<pid>/io`), or undefined where that is unreadable. */
-function bytesReadBy(pid: number): number | undefined {
-  try {
-    const m = /^rchar:\s*(\d+)$/m.exec(Deno.readTextFileSync(`/proc/${pid}/io`));
-    return m?.[1] === undefined ? undefined : Number(m[1]);
-  } catch {
-    return undefined;
   }
 }
 

@@ -5,9 +5,12 @@
  *
  * @module
  */
+import { basename, dirname } from "node:path";
+import { DangerzoneError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
+import { parseLoadOutput } from "./_load_output.ts";
 import { CliRuntime, unique } from "./_cli_runtime.ts";
-import { commandFailed, runCommand } from "./_command.ts";
+import { commandFailed, type CommandOutcome, type CommandSpec, runCommand } from "./_command.ts";
 import { imageArg } from "./_image_arg.ts";
 import {
   asArray,
@@ -19,6 +22,7 @@ import {
   parseJson,
   stringField,
   stringListField,
+  unexpected,
   uniqueDigests,
 } from "./_json.ts";
 import type { ImageInfo, ImageSummary, LayoutLoadOptions, RuntimeOptions } from "./runtime.ts";
@@ -64,10 +68,53 @@ export class PodmanRuntime extends CliRuntime {
     return this.#local;
   }
 
-  /** `podman load --quiet --input DIR`, in place (see `ContainerRuntime.loadLayout`). */
+  /**
+   * `podman load --quiet --input BASE` run in the directory's parent, so the image is named
+   * `localhost/<base name>:latest` (see `ContainerRuntime.loadLayout`).
+   */
   override async loadLayout(dir: string, options: LayoutLoadOptions = {}): Promise<string> {
     if (!(await this.canLoadLayout())) return super.loadLayout(dir, options);
-    return this.loadLayoutDir(dir, options);
+    const base = basename(dir);
+    if (!LAYOUT_NAME_RE.test(base)) {
+      throw new DangerzoneError("USAGE", `'${base}' cannot name an image: use [a-z0-9] with . _ - between`);
+    }
+    const onProgress = options.onProgress;
+    let sampler: ReturnType<typeof setInterval> | undefined;
+    const spec: CommandSpec = {
+      ...this.loadSpec(["load", "--quiet", "--input", base]),
+      cwd: dirname(dir),
+      ...(onProgress === undefined ? {} : {
+        onSpawn: (pid: number) => {
+          // Never a permission prompt for a progress bar: sample only what is already allowed.
+          if (Deno.permissions.querySync({ name: "read", path: `/proc/${pid}/io` }).state !== "granted") {
+            return;
+          }
+          sampler = setInterval(() => {
+            const read = bytesReadBy(pid);
+            if (read !== undefined) onProgress(read);
+          }, PROGRESS_INTERVAL_MS);
+        },
+      }),
+    };
+    let out: CommandOutcome;
+    try {
+      out = await runCommand(spec);
+    } finally {
+      clearInterval(sampler);
+    }
+    if (out.code !== 0) {
+      throw commandFailed(
+        spec,
+        out,
+        `${this.name} could not load the verified image; --debug shows its output`,
+      );
+    }
+    const name = `localhost/${base}`;
+    const loaded = parseLoadOutput(out.stdout, `${this.name} load`);
+    if (!loaded.names.some((n) => n === name || n === `${name}:latest`)) {
+      throw unexpected(`${this.name} load`, `it did not report the image as ${name}`);
+    }
+    return `${name}:latest`;
   }
 
   async #readsLayouts(): Promise<boolean> {
@@ -91,6 +138,22 @@ export class PodmanRuntime extends CliRuntime {
 
 const IMAGES = "podman images";
 const VERSION = "podman version";
+
+/** A base name podman accepts as the repository of `localhost/<name>` (lowercase, separators between). */
+const LAYOUT_NAME_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+
+/** How often a layout load's progress is sampled. */
+const PROGRESS_INTERVAL_MS = 250;
+
+/** The bytes process `pid` has read (`rchar` of `/proc/<pid>/io`), or undefined where that is unreadable. */
+function bytesReadBy(pid: number): number | undefined {
+  try {
+    const m = /^rchar:\s*(\d+)$/m.exec(Deno.readTextFileSync(`/proc/${pid}/io`));
+    return m?.[1] === undefined ? undefined : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
 const INSPECT = "podman image inspect";
 
 /** Parses `podman images --format json`, merging the per-name entries of one image. */
