@@ -50,4 +50,7 @@ install_packages() {
 
 install_packages
 install_deno
+# Fetch every npm dependency the lock file names now, so that no test's subprocess prints
+# "Download ..." on its stderr during the first run on a fresh machine.
+"$DENO" install --frozen --quiet >&2
 log "using $("$DENO" --version | head -1) at $DENO"
