@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { SCHEMA_VERSION } from "../schema_version.ts";
 
 /** Writes the results of one command run. */
 export class Output {
@@ -35,8 +36,11 @@ export class Output {
     if (this.debug) console.error(`debug: ${text}`);
   }
 
-  /** The JSON result document; printed only under `--json`. */
-  result(document: unknown): void {
-    if (this.json) console.log(JSON.stringify(document, null, 2));
+  /**
+   * The JSON result document; printed only under `--json`, with `schemaVersion` first: the one place
+   * every document (results and the error document alike) gets it (see `schemas/`).
+   */
+  result(document: Record<string, unknown>): void {
+    if (this.json) console.log(JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...document }, null, 2));
   }
 }

@@ -34,7 +34,11 @@ export async function verifyLocalCommand(
     runtimeDigests: local.runtimeDigests,
     digest: local.digest,
     expectedReference: local.expectedReference,
-    key: { fileSha256: ctx.publicKey.fileSha256, spkiSha256: ctx.publicKey.spkiSha256 },
+    key: {
+      fileSha256: ctx.publicKey.fileSha256,
+      spkiSha256: ctx.publicKey.spkiSha256,
+      algorithm: ctx.publicKey.algorithm,
+    },
     verified: local.verified.length,
     stored: local.stored,
     signatures: local.verified.map((v) => ({

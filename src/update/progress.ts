@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { SCHEMA_VERSION } from "../schema_version.ts";
 
 /** A phase that reports progress. */
 export type ProgressPhase =
@@ -17,6 +18,8 @@ export type ProgressPhase =
 
 /** One NDJSON progress event (a line on stderr under `--json`). */
 export interface ProgressEvent {
+  /** The contract version (`schemas/progress.schema.json`). */
+  schemaVersion: typeof SCHEMA_VERSION;
   /** Always `progress`. */
   event: "progress";
   /** The phase. */
@@ -88,7 +91,16 @@ export function createProgress(options: ProgressOptions): Progress {
     const seconds = (now() - started) / 1000;
     const rate = seconds > 0 ? Math.round(done / seconds) : 0;
     const eta = final ? 0 : rate > 0 ? Math.max(0, Math.round((total - done) / rate)) : null;
-    return { event: "progress", phase: phase ?? "download", done, total, rate, eta, final };
+    return {
+      schemaVersion: SCHEMA_VERSION,
+      event: "progress",
+      phase: phase ?? "download",
+      done,
+      total,
+      rate,
+      eta,
+      final,
+    };
   }
 
   function emit(final: boolean): void {
