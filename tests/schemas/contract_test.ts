@@ -11,10 +11,16 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { buildProgram } from "../../main.ts";
 import { type CliResult, runCli } from "../_helpers/cli.ts";
-import { createTestKey } from "../_helpers/cosign_signer.ts";
+import { createTestKey, signatureManifest, signImage } from "../_helpers/cosign_signer.ts";
+import { buildMultiArchImage } from "../_helpers/images.ts";
 import { startPodman } from "../_helpers/podman.ts";
 import { makeTempDir } from "../_helpers/process.ts";
-import { signImageBundle, TestRekorLog, testTrustedRoot } from "../_helpers/sigstore_signer.ts";
+import {
+  pushBundleReferrers,
+  signImageBundle,
+  TestRekorLog,
+  testTrustedRoot,
+} from "../_helpers/sigstore_signer.ts";
 import { startSignedRegistry } from "../update/_fixture.ts";
 import { COMMON_SCHEMA, ContractValidator, schemaFiles } from "./_schemas.ts";
 
@@ -174,6 +180,80 @@ Deno.test("contract: every registry and runtime command's --json, progress and e
       "RUNTIME_NOT_FOUND",
       "no runtime",
     );
+  });
+});
+
+Deno.test("contract: the other shapes: an index, a rejected signature beside a verified one, a bundle-only image", async (t) => {
+  await using sr = await startSignedRegistry("plain");
+  await using pm = await startPodman();
+  await using tmp = makeTempDir("contract-shapes");
+  const env = { ...pm.env, ...sr.env };
+  const common = (
+    ref: string,
+    data: string,
+  ) => [...sr.cliArgs(ref, join(tmp.path, data)), "--runtime", "podman", "--json"];
+
+  await t.step("an index signed once by the publisher and once by a stranger", async () => {
+    const idx = await buildMultiArchImage(join(tmp.path, "multi"), { text: "contract index" });
+    await sr.push(idx, REPO, "idx");
+    const reference = `${sr.reg.host}/${REPO}`;
+    const signed = [sr.publisher, createTestKey()].map((publisher, i) =>
+      signImage({ digest: idx.digest, reference, publisher, rekor: sr.rekor, logIndex: 200 + i })
+    );
+    await sr.pushSignatureManifest(REPO, signatureManifest(idx.digest, signed));
+    const image = `${reference}:idx`;
+    const check = assertDocument(
+      await runCli(["check", ...common(image, "a")], { env }),
+      3,
+      "check",
+      "an index",
+    );
+    const remote = Object(check["remote"]);
+    assert.equal(Reflect.get(remote, "platformDigests").length, 2);
+    const verdicts = Reflect.get(remote, "signatures").map((s: unknown) => Reflect.get(Object(s), "verdict"));
+    assert.deepEqual(verdicts, ["verified", "rejected"]);
+    const upgraded = assertDocument(
+      await runCli(["upgrade", ...common(image, "d")], { env }),
+      0,
+      "upgrade",
+      "an index",
+    );
+    assert.equal(upgraded["platform"], "linux/amd64");
+    assert.notEqual(upgraded["platformDigest"], upgraded["digest"]);
+    const archive = join(tmp.path, "idx.tar");
+    const prepared = await runCli([
+      "prepare-archive",
+      "--arch",
+      "amd64",
+      "--output",
+      archive,
+      ...common(image, "b"),
+    ], {
+      env,
+    });
+    assert.equal(assertDocument(prepared, 0, "prepare-archive", "an index")["kind"], "imageIndex");
+    const loaded = await runCli(["load-archive", archive, ...common(image, "c")], { env });
+    assert.equal(assertDocument(loaded, 0, "load-archive", "an index")["platform"], "linux/amd64");
+  });
+
+  await t.step("a cosign v3 bundle-only image (referrers tag schema)", async () => {
+    const log = new TestRekorLog({ key: createTestKey() });
+    const root = join(tmp.path, "trusted_root.json");
+    await Deno.writeTextFile(root, testTrustedRoot([log]));
+    const img = await sr.pushBusybox("sandbox/v3", "latest", "contract bundle");
+    const bundle = signImageBundle({ digest: img.digest, publisher: sr.publisher, log });
+    await pushBundleReferrers(sr.clientOptions, `${sr.reg.host}/sandbox/v3`, {
+      mediaType: img.mediaType,
+      digest: img.digest,
+      size: img.size,
+    }, [bundle.json]);
+    const image = `${sr.reg.host}/sandbox/v3:latest`;
+    const r = await runCli(["check", ...common(image, "e"), "--trusted-root", root], { env });
+    const check = assertDocument(r, 3, "check", "a bundle-only image");
+    const report = Object(Reflect.get(Object(check["remote"]), "signatures")[0]);
+    assert.equal(Reflect.get(report, "kind"), "bundle");
+    assert.equal(Reflect.get(report, "source"), "referrer");
+    assert.equal(Reflect.get(report, "dockerReference"), null);
   });
 });
 
