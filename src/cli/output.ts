@@ -40,7 +40,7 @@ export class Output {
    * The JSON result document; printed only under `--json`, with `schemaVersion` first: the one place
    * every document (results and the error document alike) gets it (see `schemas/`).
    */
-  result(document: Record<string, unknown>): void {
+  result(document: object): void {
     if (this.json) console.log(JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...document }, null, 2));
   }
 }
