@@ -134,7 +134,13 @@ Deno.test("contract: every registry and runtime command's --json, progress and e
     assert.ok(contract.assertEvents(prepared.stderr, "prepare-archive progress").length > 0, prepared.stderr);
     const loaded = await runCli(["load-archive", archive, ...common(image, join(tmp.path, "air"))], { env });
     assertDocument(loaded, 0, "load-archive", "loaded");
-    assert.ok(contract.assertEvents(loaded.stderr, "load-archive progress").length > 0, loaded.stderr);
+    const events = contract.assertEvents(loaded.stderr, "load-archive progress");
+    for (const phase of ["unpack", "load"]) {
+      assert.ok(
+        events.some((e) => e["phase"] === phase && e["final"] === true),
+        `${phase}: ${loaded.stderr}`,
+      );
+    }
   });
 
   await t.step("failure documents: exit 2, 10, 11, 12, 13 and 14", async () => {
