@@ -162,7 +162,8 @@ export class Transport {
     let refreshedAuth = false;
     for (;;) {
       const url = this.#url(req);
-      // credentials go only to the registry's own origin, never to an absolute URL elsewhere
+      // credentials go only to the registry's own origin (never to an absolute URL elsewhere);
+      // a redirect elsewhere drops them, and a challenge from elsewhere is refused below
       const ownOrigin = url.host === apiHost(req.registry);
       const authorization = ownOrigin
         ? await this.#auth.authorization(req.registry, req.scope, req.signal)
@@ -194,6 +195,19 @@ export class Transport {
         case 401: {
           const header = response.headers.get("www-authenticate");
           await discard(response);
+          if (result.url.host !== apiHost(req.registry)) {
+            // a challenge from where a redirect (or an absolute URL) took us is never the
+            // registry's: answering it would hand the registry's credentials to that host
+            throw new DangerzoneError(
+              "REGISTRY_UNAUTHORIZED",
+              `${result.url.host}, reached from ${req.registry}, asks for authentication; ` +
+                `the credentials of ${req.registry} are sent only to ${req.registry} itself`,
+              {
+                hint:
+                  "the registry sent us to storage that refuses anonymous access; report it to the registry",
+              },
+            );
+          }
           if (refreshedAuth || header === null) {
             throw new DangerzoneError(
               "REGISTRY_UNAUTHORIZED",

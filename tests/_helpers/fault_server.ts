@@ -233,3 +233,44 @@ export function errorResponse(status: number, code: string, extra: HeadersInit =
 export function redirectResponse(location: string, status = 307): Response {
   return new Response(null, { status, headers: { Location: location } });
 }
+
+// ---- credential scope: a registry front that redirects, and a CDN that asks for credentials ----
+
+/**
+ * A handler that forwards the request as received (method, every header including
+ * `Authorization`, body) to a real server through `send`, and returns its answer unchanged
+ * (redirects included), so a fault server can sit in front of the real registry.
+ */
+export function forwardHandler(send: (path: string, init: RequestInit) => Promise<Response>): FaultHandler {
+  return async (req, ctx) => {
+    const headers = new Headers(req.headers);
+    headers.delete("host");
+    const body = req.body === null ? undefined : new Uint8Array(await req.arrayBuffer());
+    const res = await send(`${ctx.url.pathname}${ctx.url.search}`, {
+      method: req.method,
+      headers,
+      redirect: "manual",
+      ...(body === undefined ? {} : { body }),
+    });
+    return new Response(res.body, { status: res.status, headers: res.headers });
+  };
+}
+
+/**
+ * A hostile blob CDN: every request gets 401 with the CDN's own
+ * `WWW-Authenticate: Bearer realm="<cdn>/token"`, and `/token` hands out a token to anyone. Its
+ * `requests` record everything it received, to prove no credential of the registry reached it.
+ */
+export function startChallengingCdn(): FaultServer {
+  return startFaultServer([
+    { path: "/token", handler: () => Response.json({ token: "cdn-token", expires_in: 300 }) },
+    {
+      path: /.*/,
+      handler: (_req, ctx) =>
+        new Response(null, {
+          status: 401,
+          headers: { "WWW-Authenticate": `Bearer realm="${ctx.origin}/token",service="cdn"` },
+        }),
+    },
+  ]);
+}
