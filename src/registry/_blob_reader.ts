@@ -8,6 +8,8 @@
 import { DangerzoneError } from "../errors.ts";
 import { discard } from "./_body.ts";
 import { redactedCause } from "./_redact.ts";
+import { type Deadlines, RateWindow, seconds, timeoutError } from "./_deadlines.ts";
+import { apiHost } from "./_hosts.ts";
 import { backoff, isAbort, type RetryPolicy, sleep } from "./_retry.ts";
 import type { TransportRequest, TransportResponse } from "./transport.ts";
 
@@ -45,8 +47,8 @@ export interface BlobReaderDeps {
   request(req: TransportRequest): Promise<TransportResponse>;
   /** The retry policy (its attempts bound the resumes in a row). */
   retry: RetryPolicy;
-  /** Abort a body after this long without bytes, then resume. */
-  idleTimeoutMs: number;
+  /** The blob idle timeout and minimum rate (the headers deadline is the request's). */
+  deadlines: Deadlines;
   /** Most bytes discarded when a server answers a `Range` request with 200. */
   maxRangeDiscard: number;
   /** Logs one line. */
@@ -69,11 +71,15 @@ export async function openBlobReader(
 ): Promise<BlobReader> {
   const size = options.size;
   let pos = options.offset ?? 0;
-  const idleMs = deps.idleTimeoutMs;
+  const idleMs = deps.deadlines.blobIdleMs;
+  const rate = new RateWindow(deps.deadlines.blobMinBytesPerSecond, deps.deadlines.blobRateWindowMs);
   const maxDiscard = deps.maxRangeDiscard;
   const maxStalls = deps.retry.attempts;
   let stalls = 0;
+  let timeouts = 0;
   let totalResumes = 0;
+  let idleFired = false;
+  let host = apiHost(req.registry);
   let reader: ReadableStreamBYOBReader | undefined;
   let skip = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -83,7 +89,10 @@ export async function openBlobReader(
   const arm = () => {
     if (timer !== undefined) clearTimeout(timer);
     const ac = controllerAbort;
-    timer = setTimeout(() => ac?.abort(new DOMException("idle timeout", "TimeoutError")), idleMs);
+    timer = setTimeout(() => {
+      idleFired = true;
+      ac?.abort(new DOMException("idle timeout", "TimeoutError"));
+    }, idleMs);
   };
   const disarm = () => {
     if (timer !== undefined) clearTimeout(timer);
@@ -97,14 +106,10 @@ export async function openBlobReader(
       : AbortSignal.any([userSignal, controllerAbort.signal]);
     const headers: Record<string, string> = { ...(req.headers ?? {}) };
     if (pos > 0) headers.Range = `bytes=${pos}-`;
-    arm();
-    let result: TransportResponse;
-    try {
-      result = await deps.request({ ...req, headers, signal, acceptStatus: [206] });
-    } finally {
-      disarm();
-    }
-    const { response, url } = result;
+    // connect and headers have the request's own deadline (and retries)
+    const { response, url } = await deps.request({ ...req, headers, signal, acceptStatus: [206] });
+    host = hostOf(url) ?? host;
+    rate.reset();
     if (response.body === null) {
       throw new DangerzoneError("REGISTRY_PROTOCOL", `empty body from ${url}`);
     }
@@ -140,6 +145,16 @@ export async function openBlobReader(
   // Reads go straight into the caller's buffer only when the view covers all of it (nothing
   // of the caller's can be lost); otherwise into a scratch buffer, copied into the view.
   let scratch: ArrayBuffer | undefined;
+  // An idle or slow connection is dropped and resumed; a healthy window forgives earlier ones.
+  const stalled = (what: string): void => {
+    timeouts++;
+    totalResumes++;
+    if (timeouts >= maxStalls || totalResumes > 100) {
+      const times = timeouts > 1 ? ` (${timeouts} times in a row)` : "";
+      throw timeoutError(host, `the blob download ${what}${times}`);
+    }
+    deps.log(`blob from ${host} ${what} at byte ${pos}; resuming`);
+  };
   const read = async (into: Uint8Array<ArrayBuffer>): Promise<BlobRead> => {
     if (into.byteLength === 0) throw new DangerzoneError("INTERNAL", "blob read into an empty view");
     const direct = into.byteOffset === 0 && into.byteLength === into.buffer.byteLength;
@@ -156,6 +171,7 @@ export async function openBlobReader(
       if (r === undefined) throw new DangerzoneError("INTERNAL", "no blob reader");
       let chunk: ReadableStreamReadResult<Uint8Array<ArrayBuffer>>;
       arm();
+      const waitStart = performance.now();
       try {
         chunk = await r.read(target);
       } catch (err) {
@@ -164,6 +180,11 @@ export async function openBlobReader(
         scratch = undefined;
         target = fresh();
         if (isAbort(err, userSignal)) throw err;
+        if (idleFired) {
+          idleFired = false;
+          stalled(`sent no data for ${seconds(idleMs)}`);
+          continue;
+        }
         stalls++;
         totalResumes++;
         if (stalls > maxStalls || totalResumes > 100) {
@@ -181,6 +202,16 @@ export async function openBlobReader(
       if (got !== undefined) {
         target = new Uint8Array(got.buffer, 0, length);
         if (!direct) scratch = got.buffer;
+      }
+      if (!chunk.done) {
+        const verdict = rate.add(performance.now() - waitStart, got?.byteLength ?? 0);
+        if (verdict === "healthy") timeouts = 0;
+        if (verdict === "stall") {
+          // keep this chunk's bytes; the next read resumes after them on a new connection
+          reader = undefined;
+          await r.cancel().catch(() => {});
+          stalled(`was ${rate.describe()}`);
+        }
       }
       if (chunk.done) {
         reader = undefined;
@@ -231,4 +262,12 @@ function contentRangeStart(value: string | null): number | undefined {
   if (value === null) return undefined;
   const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(value.trim());
   return m ? Number(m[1]) : undefined;
+}
+
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).host;
+  } catch {
+    return undefined;
+  }
 }

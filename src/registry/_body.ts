@@ -5,13 +5,15 @@
  * @module
  */
 import { DangerzoneError } from "../errors.ts";
+import { documentDeadlineOf, seconds, timeoutError } from "./_deadlines.ts";
 
 const MAX_ERROR_BODY = 16 * 1024;
 
 /**
  * Reads a response body up to `limit` bytes; more is `SIZE_LIMIT_EXCEEDED` (checked while
  * streaming, so an endless body cannot exhaust memory). A `Content-Length` over the limit fails
- * before reading.
+ * before reading. A response from the transport must also be complete by its document deadline
+ * (`REGISTRY_TIMEOUT`), so a trickling server cannot hold a command.
  */
 export async function readLimited(response: Response, limit: number, what: string): Promise<Uint8Array> {
   const declared = response.headers.get("content-length");
@@ -24,17 +26,40 @@ export async function readLimited(response: Response, limit: number, what: strin
   }
   if (response.body === null) return new Uint8Array();
   const reader = response.body.getReader();
+  const deadline = documentDeadlineOf(response);
+  let timedOut = false;
+  const timer = deadline === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    reader.cancel().catch(() => {}); // ends the pending read
+  }, Math.max(0, deadline.at - Date.now()));
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      throw new DangerzoneError("SIZE_LIMIT_EXCEEDED", `${what} is larger than the ${limit} bytes allowed`);
+  try {
+    for (;;) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (err) {
+        if (!timedOut) throw err;
+        result = { done: true };
+      }
+      if (timedOut && deadline !== undefined) {
+        throw timeoutError(
+          deadline.host,
+          `${what} not complete within ${seconds(deadline.ms)} (document deadline)`,
+        );
+      }
+      const { done, value } = result;
+      if (done) break;
+      total += value.byteLength;
+      if (total > limit) {
+        await reader.cancel().catch(() => {});
+        throw new DangerzoneError("SIZE_LIMIT_EXCEEDED", `${what} is larger than the ${limit} bytes allowed`);
+      }
+      chunks.push(value);
     }
-    chunks.push(value);
+  } finally {
+    clearTimeout(timer);
   }
   const out = new Uint8Array(total);
   let off = 0;

@@ -15,6 +15,13 @@ import { openBlobReader } from "./_blob_reader.ts";
 import type { BlobReader, OpenBlobOptions } from "./_blob_reader.ts";
 import { discard, errorCode } from "./_body.ts";
 import { apiHost, isLoopback } from "./_hosts.ts";
+import {
+  type Deadlines,
+  DEFAULT_DEADLINES,
+  HeadersTimeout,
+  setDocumentDeadline,
+  withHeadersDeadline,
+} from "./_deadlines.ts";
 import { HttpClients } from "./_http_client.ts";
 import { followRedirects, type Hop, type Outgoing } from "./_redirect.ts";
 import { redactedCause, redactText, redactUrl } from "./_redact.ts";
@@ -56,8 +63,16 @@ export interface TransportOptions {
   osReleasePath?: string;
   /** Tor SOCKS port used on Tails (default 9050). */
   torSocksPort?: number;
+  /** Connect, TLS and response headers of each HTTP exchange, else `REGISTRY_TIMEOUT` after retries (default 60 s). */
+  headersTimeoutMs?: number;
+  /** A whole document (manifest, token, signature, referrers, bundle) from request to last byte (default 120 s). */
+  documentTimeoutMs?: number;
   /** Abort a blob body after this long without bytes, then resume (default 60 s). */
   idleTimeoutMs?: number;
+  /** A blob body slower than this on average over `blobRateWindowMs` is a stall, resumed (default 1024; 0: off). */
+  minBlobBytesPerSecond?: number;
+  /** The window of `minBlobBytesPerSecond` (default 60 s). */
+  blobRateWindowMs?: number;
   /** Most bytes discarded when a server answers a `Range` request with 200 (default 32 MiB). */
   maxRangeDiscard?: number;
   /** Receives one redacted line per HTTP exchange (for `--debug`). */
@@ -114,6 +129,7 @@ export class Transport {
   readonly #retry: RetryPolicy;
   readonly #userAgent: string;
   readonly #schemes = new Map<string, "https" | "http">();
+  readonly #deadlines: Deadlines;
 
   /** Creates a transport; no I/O happens until the first request. */
   constructor(options: TransportOptions = {}) {
@@ -122,15 +138,24 @@ export class Transport {
     this.#clients = new HttpClients(options);
     this.#retry = retryPolicy(options.retry);
     this.#userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
+    this.#deadlines = {
+      headersMs: options.headersTimeoutMs ?? DEFAULT_DEADLINES.headersMs,
+      documentMs: options.documentTimeoutMs ?? DEFAULT_DEADLINES.documentMs,
+      blobIdleMs: options.idleTimeoutMs ?? DEFAULT_DEADLINES.blobIdleMs,
+      blobMinBytesPerSecond: options.minBlobBytesPerSecond ?? DEFAULT_DEADLINES.blobMinBytesPerSecond,
+      blobRateWindowMs: options.blobRateWindowMs ?? DEFAULT_DEADLINES.blobRateWindowMs,
+    };
     this.#auth = new RegistryAuth({
       credentials: options.credentials,
       userAgent: this.#userAgent,
       plainAllowed: (host) => this.#plainAllowed(host),
       send: (url, out, authorization) => this.#fetchFollowing(url, out, authorization, url.host),
       unreachable: (err, realm) =>
-        new DangerzoneError("REGISTRY_UNREACHABLE", `cannot reach the token server ${redactUrl(realm)}`, {
-          cause: redactedCause(err),
-        }),
+        err instanceof HeadersTimeout
+          ? err.toError(1)
+          : new DangerzoneError("REGISTRY_UNREACHABLE", `cannot reach the token server ${redactUrl(realm)}`, {
+            cause: redactedCause(err),
+          }),
       log: (line) => this.#log(line),
     });
   }
@@ -173,12 +198,14 @@ export class Transport {
         result = await this.#fetchFollowing(url, this.#outgoing(req), authorization, req.registry);
       } catch (err) {
         if (err instanceof DangerzoneError || isAbort(err, req.signal)) throw err;
+        // a dropped connection or a response-headers timeout: retried alike
         if (attempt + 1 < retry.attempts) {
           attempt++;
           this.#log(`${req.method ?? "GET"} ${redactUrl(url)} failed (${redactText(String(err))}); retrying`);
           await sleep(backoff(retry, attempt), req.signal);
           continue;
         }
+        if (err instanceof HeadersTimeout) throw err.toError(retry.attempts);
         throw new DangerzoneError("REGISTRY_UNREACHABLE", `cannot reach ${redactUrl(url)}`, {
           cause: redactedCause(err),
           hint: "check the network, proxy settings and the registry address",
@@ -282,7 +309,7 @@ export class Transport {
       {
         request: (r) => this.request(r),
         retry: this.#retry,
-        idleTimeoutMs: this.#options.idleTimeoutMs ?? 60_000,
+        deadlines: this.#deadlines,
         maxRangeDiscard: this.#options.maxRangeDiscard ?? 32 * 1024 * 1024,
         log: (line) => this.#log(line),
       },
@@ -367,7 +394,7 @@ export class Transport {
       !this.#schemes.has(registry) && isLoopback(normalizeRegistry(registry));
     let response: Response;
     try {
-      response = await fetch(url, { ...init, client });
+      response = await this.#fetchOnce(url, client, signal, init);
     } catch (err) {
       if (isAbort(err, signal) || url.protocol !== "https:") throw err;
       const tls = classifyTlsFailure(err);
@@ -385,12 +412,34 @@ export class Transport {
       if (!firstContact || tls?.kind !== "not-tls") throw err;
       const plain = new URL(url);
       plain.protocol = "http:";
-      response = await fetch(plain, { ...init, client: await this.#clients.client(plain) });
+      response = await this.#fetchOnce(plain, await this.#clients.client(plain), signal, init);
       this.#schemes.set(registry, "http");
       this.#log(`${registry} does not speak TLS; using plain HTTP (loopback)`);
       return { response, url: plain };
     }
     if (firstContact) this.#schemes.set(registry, "https");
     return { response, url };
+  }
+
+  /**
+   * The one `fetch`: its response headers must arrive within the headers deadline, and the
+   * response carries the document deadline of this exchange (enforced by `readLimited`).
+   */
+  async #fetchOnce(
+    url: URL,
+    client: Deno.HttpClient,
+    signal: AbortSignal | undefined,
+    init: RequestInit,
+  ): Promise<Response> {
+    const started = Date.now();
+    const { headersMs, documentMs } = this.#deadlines;
+    const response = await withHeadersDeadline(
+      url.host,
+      headersMs,
+      signal,
+      (s) => fetch(url, { ...init, signal: s, client }),
+    );
+    setDocumentDeadline(response, { host: url.host, at: started + documentMs, ms: documentMs });
+    return response;
   }
 }
