@@ -71,7 +71,7 @@ export class HeadersTimeout extends Error {
 
   /** The user-facing error once no retry is left. */
   toError(attempts: number): DangerzoneError {
-    const tries = attempts > 1 ? ` (${attempts} attempts)` : "";
+    const tries = attempts > 1 ? `, tried ${attempts} times` : "";
     return timeoutError(
       this.host,
       `no response within ${seconds(this.ms)} (connect and response headers)${tries}`,

@@ -274,3 +274,51 @@ export function startChallengingCdn(): FaultServer {
     },
   ]);
 }
+
+// ---- deadlines: servers that hang ------------------------------------------------------------
+
+/** A TCP server that accepts connections and never answers. */
+export interface SilentServer extends AsyncDisposable {
+  /** `127.0.0.1:<port>`. */
+  host: string;
+  /** How many connections it accepted. */
+  readonly connections: number;
+  /** Closes the listener and every connection. */
+  close(): Promise<void>;
+}
+
+/** Starts a {@linkcode SilentServer}: connect works, then nothing (no TLS handshake, no headers). */
+export function startSilentServer(): SilentServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) conns.push(conn);
+    } catch {
+      // the listener was closed
+    }
+  })();
+  const close = async () => {
+    try {
+      listener.close();
+    } catch {
+      // already closed
+    }
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch {
+        // the peer closed it
+      }
+    }
+    await accepting;
+  };
+  return {
+    host: `127.0.0.1:${listener.addr.port}`,
+    get connections() {
+      return conns.length;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
