@@ -22,8 +22,11 @@ export interface AuthDeps {
   userAgent: string;
   /** True when plain HTTP may be used to `host` (a token realm must be https otherwise). */
   plainAllowed(host: string): boolean;
-  /** Sends a token request, following redirects (`authorization` only to the realm's origin). */
-  send(url: URL, out: Outgoing, authorization: string | undefined): Promise<Hop>;
+  /**
+   * Sends a token request for `registry`, following redirects (`authorization` only to the
+   * realm's origin).
+   */
+  send(url: URL, out: Outgoing, authorization: string | undefined, registry: string): Promise<Hop>;
   /** Turns a failure to reach the token server into a `DangerzoneError` (a timeout stays one). */
   unreachable(err: unknown, realm: URL): DangerzoneError;
   /** Logs one redacted line. */
@@ -156,6 +159,7 @@ export class RegistryAuth {
         realm,
         { method, headers, body, signal, userAgent: this.#deps.userAgent },
         authorization,
+        registry,
       ));
     } catch (err) {
       if (err instanceof DangerzoneError || isAbort(err, signal)) throw err;

@@ -149,7 +149,7 @@ export class Transport {
       credentials: options.credentials,
       userAgent: this.#userAgent,
       plainAllowed: (host) => this.#plainAllowed(host),
-      send: (url, out, authorization) => this.#fetchFollowing(url, out, authorization, url.host),
+      send: (url, out, authorization, registry) => this.#fetchFollowing(url, out, authorization, registry),
       unreachable: (err, realm) =>
         err instanceof HeadersTimeout
           ? err.toError(1)
@@ -422,7 +422,8 @@ export class Transport {
   }
 
   /**
-   * The one `fetch`: its response headers must arrive within the headers deadline, and the
+   * The one `fetch`: its response headers must arrive within the headers deadline (plus the
+   * time a request body takes at the minimum rate: an upload is not a silent server), and the
    * response carries the document deadline of this exchange (enforced by `readLimited`).
    */
   async #fetchOnce(
@@ -432,10 +433,13 @@ export class Transport {
     init: RequestInit,
   ): Promise<Response> {
     const started = Date.now();
-    const { headersMs, documentMs } = this.#deadlines;
+    const { headersMs, documentMs, blobMinBytesPerSecond } = this.#deadlines;
+    const sending = init.body instanceof Uint8Array && blobMinBytesPerSecond > 0
+      ? Math.ceil(init.body.byteLength / blobMinBytesPerSecond * 1000)
+      : 0;
     const response = await withHeadersDeadline(
       url.host,
-      headersMs,
+      headersMs + sending,
       signal,
       (s) => fetch(url, { ...init, signal: s, client }),
     );

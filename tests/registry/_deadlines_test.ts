@@ -11,6 +11,7 @@ import type { Descriptor } from "../../src/oci/descriptor.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { RateWindow } from "../../src/registry/_deadlines.ts";
 import { RegistryClient, type RegistryClientOptions } from "../../src/registry/client.ts";
+import { Transport } from "../../src/registry/transport.ts";
 import {
   type BlobFault,
   blobResponse,
@@ -126,6 +127,39 @@ Deno.test("a slow but moving blob is not cut by the headers, idle or rate deadli
     .arrayBuffer();
   assert.deepEqual(new Uint8Array(bytes), BLOB);
   assert.equal(server.requests.length, 1, "never resumed");
+});
+
+Deno.test("an upload gets the time its body takes at the minimum rate before the headers deadline", async () => {
+  // the server answers 0.6 s after the body: past the 0.3 s headers deadline, within 0.3 s + 1 KiB at 1 KiB/s
+  await using server = startFaultServer([{
+    method: "PUT",
+    path: /\/blobs\/uploads\//,
+    handler: async (req) => {
+      await req.arrayBuffer();
+      await new Promise((r) => setTimeout(r, 600));
+      return new Response(null, { status: 201 });
+    },
+  }]);
+  using t = new Transport({
+    env: {},
+    retry: { attempts: 1 },
+    headersTimeoutMs: 300,
+    minBlobBytesPerSecond: 1024,
+  });
+  const { response } = await t.request({
+    registry: server.host,
+    path: "/v2/a/b/blobs/uploads/x?digest=sha256:00",
+    method: "PUT",
+    body: new Uint8Array(1024),
+  });
+  assert.equal(response.status, 201);
+  await response.body?.cancel();
+  // without a body the same wait is a timeout
+  await timesOut(
+    t.request({ registry: server.host, path: "/v2/a/b/blobs/uploads/y", method: "PUT" }),
+    server.host,
+    3000,
+  );
 });
 
 Deno.test("RateWindow: a full window under the rate is a stall, at or over it is healthy", () => {
