@@ -26,6 +26,7 @@ export type ErrorCode =
   | "REGISTRY_INSECURE"
   | "REGISTRY_REDIRECT"
   | "REGISTRY_RETRY_EXHAUSTED"
+  | "REGISTRY_TIMEOUT"
   | "CREDENTIALS_INVALID"
   | "MANIFEST_INVALID"
   | "PLATFORM_NOT_FOUND"
@@ -146,6 +147,7 @@ export function exitCodeFor(code: ErrorCode): ExitCodeValue {
     case "REGISTRY_INSECURE":
     case "REGISTRY_REDIRECT":
     case "REGISTRY_RETRY_EXHAUSTED":
+    case "REGISTRY_TIMEOUT":
     case "CREDENTIALS_INVALID":
     case "MANIFEST_INVALID":
     case "PLATFORM_NOT_FOUND":

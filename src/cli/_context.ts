@@ -24,7 +24,7 @@ import {
 } from "../sigstore/trusted_root.ts";
 import { resolveDataDir } from "../store/data_dir.ts";
 import type { UpdateContext } from "../update/context.ts";
-import { type CommonOptions, DEFAULT_IMAGE } from "./common.ts";
+import { type CommonOptions, deadlineOptions, DEFAULT_IMAGE } from "./common.ts";
 import type { Output } from "./output.ts";
 
 /** An update context that owns its registry client: dispose it (`using ctx = ...`). */
@@ -104,6 +104,7 @@ export async function registryClientFrom(options: CommonOptions, out: Output): P
     caCerts,
     credentials: createCredentialResolver(),
     ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
+    ...deadlineOptions(options),
     ...(out.debug ? { onLog: (line: string) => out.debugLine(line) } : {}),
   };
   return new RegistryClient(registryOptions);

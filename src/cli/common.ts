@@ -4,6 +4,8 @@
  * @module
  */
 import { type Command, Option } from "commander";
+import { DangerzoneError } from "../errors.ts";
+import type { TransportOptions } from "../registry/transport.ts";
 
 /** The defaults that serve Dangerzone. */
 export const DEFAULT_IMAGE = "ghcr.io/freedomofpress/dangerzone/v1";
@@ -23,6 +25,7 @@ export interface CommonOptions {
   insecureRegistry?: string[];
   caCert?: string[];
   proxy?: string;
+  timeout?: string;
 }
 
 /** Adds the common options of DESIGN.md to a command. */
@@ -50,6 +53,10 @@ export function addCommonOptions(cmd: Command): Command {
     )
     .option("--ca-cert <file>", "extra CA certificate (PEM) for registry TLS (repeatable)", collect, [])
     .option("--proxy <url>", "proxy for registry traffic: http://, https:// or socks5:// (Tor)")
+    .option(
+      "--timeout <seconds>",
+      "network deadline: connect+headers and blob stalls after S s, documents after 2S s (default 60)",
+    )
     .option("--json", "print one JSON document on stdout and nothing else there")
     .option("--debug", "print stack traces and protocol details on stderr");
 }
@@ -57,4 +64,19 @@ export function addCommonOptions(cmd: Command): Command {
 /** Commander accumulator for repeatable options. */
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/**
+ * The transport deadlines of `--timeout S`: connect and response headers within S seconds, a
+ * document (manifest, token, signature) within 2S, a blob stalled after S seconds without data
+ * or under 1 KiB/s over S seconds. Without the flag the transport's Tor-friendly defaults apply.
+ */
+export function deadlineOptions(options: CommonOptions): Partial<TransportOptions> {
+  if (options.timeout === undefined) return {};
+  const s = Number(options.timeout);
+  if (!/^\d+(\.\d+)?$/.test(options.timeout.trim()) || !(s > 0) || s > 86_400) {
+    throw new DangerzoneError("USAGE", "--timeout must be a number of seconds above 0 and at most 86400");
+  }
+  const ms = Math.round(s * 1000);
+  return { headersTimeoutMs: ms, documentTimeoutMs: 2 * ms, idleTimeoutMs: ms, blobRateWindowMs: ms };
 }

@@ -233,3 +233,92 @@ export function errorResponse(status: number, code: string, extra: HeadersInit =
 export function redirectResponse(location: string, status = 307): Response {
   return new Response(null, { status, headers: { Location: location } });
 }
+
+// ---- credential scope: a registry front that redirects, and a CDN that asks for credentials ----
+
+/**
+ * A handler that forwards the request as received (method, every header including
+ * `Authorization`, body) to a real server through `send`, and returns its answer unchanged
+ * (redirects included), so a fault server can sit in front of the real registry.
+ */
+export function forwardHandler(send: (path: string, init: RequestInit) => Promise<Response>): FaultHandler {
+  return async (req, ctx) => {
+    const headers = new Headers(req.headers);
+    headers.delete("host");
+    const body = req.body === null ? undefined : new Uint8Array(await req.arrayBuffer());
+    const res = await send(`${ctx.url.pathname}${ctx.url.search}`, {
+      method: req.method,
+      headers,
+      redirect: "manual",
+      ...(body === undefined ? {} : { body }),
+    });
+    return new Response(res.body, { status: res.status, headers: res.headers });
+  };
+}
+
+/**
+ * A hostile blob CDN: every request gets 401 with the CDN's own
+ * `WWW-Authenticate: Bearer realm="<cdn>/token"`, and `/token` hands out a token to anyone. Its
+ * `requests` record everything it received, to prove no credential of the registry reached it.
+ */
+export function startChallengingCdn(): FaultServer {
+  return startFaultServer([
+    { path: "/token", handler: () => Response.json({ token: "cdn-token", expires_in: 300 }) },
+    {
+      path: /.*/,
+      handler: (_req, ctx) =>
+        new Response(null, {
+          status: 401,
+          headers: { "WWW-Authenticate": `Bearer realm="${ctx.origin}/token",service="cdn"` },
+        }),
+    },
+  ]);
+}
+
+// ---- deadlines: servers that hang ------------------------------------------------------------
+
+/** A TCP server that accepts connections and never answers. */
+export interface SilentServer extends AsyncDisposable {
+  /** `127.0.0.1:<port>`. */
+  host: string;
+  /** How many connections it accepted. */
+  readonly connections: number;
+  /** Closes the listener and every connection. */
+  close(): Promise<void>;
+}
+
+/** Starts a {@linkcode SilentServer}: connect works, then nothing (no TLS handshake, no headers). */
+export function startSilentServer(): SilentServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) conns.push(conn);
+    } catch {
+      // the listener was closed
+    }
+  })();
+  const close = async () => {
+    try {
+      listener.close();
+    } catch {
+      // already closed
+    }
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch {
+        // the peer closed it
+      }
+    }
+    await accepting;
+  };
+  return {
+    host: `127.0.0.1:${listener.addr.port}`,
+    get connections() {
+      return conns.length;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
