@@ -4,7 +4,9 @@
  * The trusted root is input too (DESIGN rule 9): before use, its media type, every log key
  * (decodable, of the declared type), every validity range and every certificate chain (each
  * certificate parses and is signed by the next one) are checked. Anything unknown or malformed is
- * refused with `TRUST_ROOT_INVALID`, listing every invalid path.
+ * refused with `TRUST_ROOT_INVALID`, listing every invalid path. The document is read as the protobuf
+ * JSON mapping writes it (`_protobuf_json.ts`: proto or JSON field names, `null` for a default, enums
+ * by name or number), strictly (duplicate keys are refused).
  *
  * @module
  */
@@ -16,7 +18,9 @@ import { TrustedRoot } from "@sigstore/protobuf-specs";
 import { type KeyFinderFunc, toTrustMaterial, type TrustMaterial } from "@sigstore/verify";
 import { DangerzoneError } from "../errors.ts";
 import { toHex } from "../oci/digest.ts";
+import { parseStrictJson, parseStrictJsonBytes } from "../strict_json.ts";
 import { formatProblems, type JsonObject, ShapeChecker } from "./_json_shape.ts";
+import { normalizeProtobufJson, TRUSTED_ROOT_MESSAGE } from "./_protobuf_json.ts";
 import { PRODUCTION_TRUSTED_ROOT_JSON } from "./_production_trusted_root.ts";
 
 /** Largest trusted_root.json accepted. */
@@ -100,15 +104,14 @@ export function parseTrustedRoot(
   }
   let untrusted: unknown;
   try {
-    const text = typeof untrustedJson === "string"
-      ? untrustedJson
-      : new TextDecoder("utf-8", { fatal: true }).decode(untrustedJson);
-    untrusted = JSON.parse(text);
+    untrusted = typeof untrustedJson === "string"
+      ? parseStrictJson(untrustedJson)
+      : parseStrictJsonBytes(untrustedJson);
   } catch (err) {
-    throw invalid(source, "not valid UTF-8 JSON", err);
+    throw invalid(source, `not valid JSON (${err instanceof Error ? err.message : String(err)})`, err);
   }
   const check = new ShapeChecker();
-  const top = check.object(untrusted, "", [
+  const top = check.object(normalizeProtobufJson(untrusted, TRUSTED_ROOT_MESSAGE, check), "", [
     "mediaType",
     "tlogs",
     "certificateAuthorities",
