@@ -27,13 +27,19 @@ export {
   type UntrustedSignatureEntry,
 } from "./cosign_signature.ts";
 export {
-  loadRekorKeyring,
-  type LoadRekorKeyringOptions,
   pinnedRekorKeyring,
   type RekorKey,
   RekorKeyring,
-  rekorKeysFromTrustedRoot,
+  rekorKeysOfTrustedRoot,
+  unboundedRekorKey,
 } from "./rekor_keys.ts";
+export {
+  loadRekorKeyring,
+  type SelectedTrust,
+  selectTrust,
+  type TrustedRootRule,
+  type TrustSelectionOptions,
+} from "./trust_selection.ts";
 export {
   acceptSimpleSigning,
   COSIGN_SIGNATURE_TYPE,

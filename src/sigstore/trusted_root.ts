@@ -19,7 +19,7 @@ import { type KeyFinderFunc, toTrustMaterial, type TrustMaterial } from "@sigsto
 import { DangerzoneError } from "../errors.ts";
 import { toHex } from "../oci/digest.ts";
 import { parseStrictJson, parseStrictJsonBytes } from "../strict_json.ts";
-import { formatProblems, type JsonObject, ShapeChecker } from "./_json_shape.ts";
+import { formatProblems, isJsonObject, type JsonObject, ShapeChecker } from "./_json_shape.ts";
 import { normalizeProtobufJson, TRUSTED_ROOT_MESSAGE } from "./_protobuf_json.ts";
 import { PRODUCTION_TRUSTED_ROOT_JSON } from "./_production_trusted_root.ts";
 
@@ -81,6 +81,11 @@ export interface SigstoreTrustedRoot {
   readonly ctLogs: readonly TransparencyLogKey[];
   /** The parsed protobuf form, as `@sigstore/verify` wants it. */
   readonly protobuf: TrustedRoot;
+  /**
+   * True for a root built by {@linkcode withRekorKeys}: its transparency logs are user-pinned keys
+   * without a known log name, so a checkpoint is accepted under any signer name (the key decides).
+   */
+  readonly pinnedLogKeys: boolean;
   readonly [VALIDATED]: true;
 }
 
@@ -135,7 +140,45 @@ export function parseTrustedRoot(
   } catch (err) {
     throw invalid(source, "cannot be turned into trust material", err);
   }
-  return { source, mediaType, rekorLogs, ctLogs, protobuf, [VALIDATED]: true };
+  return { source, mediaType, rekorLogs, ctLogs, protobuf, pinnedLogKeys: false, [VALIDATED]: true };
+}
+
+/** One user-pinned transparency-log key for {@linkcode withRekorKeys}. */
+export interface PinnedLogKey {
+  /** The key's SubjectPublicKeyInfo DER; the log ID is its sha256. */
+  readonly spki: Uint8Array;
+  /** The key type. */
+  readonly keyDetails: "PKIX_ECDSA_P256_SHA_256" | "PKIX_ECDSA_P384_SHA_384" | "PKIX_ED25519";
+}
+
+/**
+ * A trusted root whose transparency logs are exactly `keys` (log ID = sha256 of the SPKI DER, valid
+ * from the epoch with no end), with the certificate authorities, CT logs and timestamp authorities of
+ * `base`: the Rekor key override (`--rekor-key`, `SIGSTORE_REKOR_PUBLIC_KEY`) applied to bundles. The
+ * result is validated like any root.
+ */
+export function withRekorKeys(
+  base: SigstoreTrustedRoot,
+  keys: readonly PinnedLogKey[],
+  options: { source: string },
+): SigstoreTrustedRoot {
+  const baseJson: unknown = TrustedRoot.toJSON(base.protobuf);
+  if (!isJsonObject(baseJson)) throw invalid(base.source, "cannot be written as JSON");
+  const document = {
+    ...baseJson,
+    tlogs: keys.map((k) => ({
+      baseUrl: options.source,
+      hashAlgorithm: "SHA2_256",
+      publicKey: {
+        rawBytes: Buffer.from(k.spki).toString("base64"),
+        keyDetails: k.keyDetails,
+        validFor: { start: "1970-01-01T00:00:00Z" },
+      },
+      logId: { keyId: crypto.createHash("sha256").update(k.spki).digest("base64") },
+    })),
+  };
+  const root = parseTrustedRoot(JSON.stringify(document), { source: options.source });
+  return { ...root, pinnedLogKeys: true };
 }
 
 let production: SigstoreTrustedRoot | undefined;
@@ -149,16 +192,25 @@ export function productionTrustedRoot(): SigstoreTrustedRoot {
 /**
  * Builds `@sigstore/verify` trust material from a validated root, offline. `publicKey` answers the
  * key lookups of key-signed bundles; without it, key-signed bundles are refused.
+ *
+ * `@sigstore/verify` accepts a checkpoint signature only when its signer name is part of the log's
+ * `baseUrl`. A root of pinned keys ({@linkcode withRekorKeys}) knows no log names, so its logs are
+ * given the bundle's `checkpointSigners` as names: the signature under the pinned key decides.
  */
 export function trustMaterialFor(
   root: SigstoreTrustedRoot,
   publicKey?: KeyFinderFunc,
+  options: { checkpointSigners?: readonly string[] } = {},
 ): TrustMaterial {
+  let material: TrustMaterial;
   try {
-    return toTrustMaterial(root.protobuf, publicKey);
+    material = toTrustMaterial(root.protobuf, publicKey);
   } catch (err) {
     throw invalid(root.source, "cannot be turned into trust material", err);
   }
+  if (!root.pinnedLogKeys) return material;
+  const names = (options.checkpointSigners ?? []).join("\n");
+  return { ...material, tlogs: material.tlogs.map((t) => ({ ...t, baseURL: names })) };
 }
 
 function invalid(source: string, what: string, cause?: unknown): DangerzoneError {
