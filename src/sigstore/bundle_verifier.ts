@@ -96,6 +96,7 @@ export interface VerifiedBundle {
   readonly dsse: { readonly payloadType: string; readonly payload: Uint8Array } | undefined;
   /** DSSE only: the verified in-toto statement (subject checked against the artifact). */
   readonly statement: JsonStatement | undefined;
+  /** @ignore The brand only {@linkcode verifyBundle} sets. */
   readonly [VERIFIED]: true;
 }
 

@@ -32,7 +32,19 @@ export const TRUSTED_ROOT_MEDIA_TYPES = [
   "application/vnd.dev.sigstore.trustedroot.v0.2+json",
 ] as const;
 
-const KEY_DETAILS = [
+/** The protobuf `keyDetails` values of log keys this version understands. */
+export type KeyDetails =
+  | "PKIX_ECDSA_P256_SHA_256"
+  | "PKIX_ECDSA_P384_SHA_384"
+  | "PKIX_ECDSA_P521_SHA_512"
+  | "PKIX_ED25519"
+  | "PKCS1_RSA_PKCS1V5"
+  | "PKIX_RSA_PKCS1V5"
+  | "PKIX_RSA_PKCS1V15_2048_SHA256"
+  | "PKIX_RSA_PKCS1V15_3072_SHA256"
+  | "PKIX_RSA_PKCS1V15_4096_SHA256";
+
+const KEY_DETAILS: readonly KeyDetails[] = [
   "PKIX_ECDSA_P256_SHA_256",
   "PKIX_ECDSA_P384_SHA_384",
   "PKIX_ECDSA_P521_SHA_512",
@@ -42,8 +54,7 @@ const KEY_DETAILS = [
   "PKIX_RSA_PKCS1V15_2048_SHA256",
   "PKIX_RSA_PKCS1V15_3072_SHA256",
   "PKIX_RSA_PKCS1V15_4096_SHA256",
-] as const;
-type KeyDetails = typeof KEY_DETAILS[number];
+];
 
 const HASH_ALGORITHMS = ["SHA2_256", "SHA2_384", "SHA2_512"] as const;
 
@@ -79,13 +90,17 @@ export interface SigstoreTrustedRoot {
   readonly rekorLogs: readonly TransparencyLogKey[];
   /** The certificate-transparency log keys. */
   readonly ctLogs: readonly TransparencyLogKey[];
-  /** The parsed protobuf form, as `@sigstore/verify` wants it. */
+  /**
+   * @ignore The parsed protobuf form, as `@sigstore/verify` wants it (the library's type, not part of
+   * this API: use {@linkcode trustMaterialFor}).
+   */
   readonly protobuf: TrustedRoot;
   /**
    * True for a root built by {@linkcode withRekorKeys}: its transparency logs are user-pinned keys
    * without a known log name, so a checkpoint is accepted under any signer name (the key decides).
    */
   readonly pinnedLogKeys: boolean;
+  /** @ignore The brand only {@linkcode parseTrustedRoot} sets. */
   readonly [VALIDATED]: true;
 }
 
