@@ -73,7 +73,8 @@ export async function buildUpdateContext(options: CommonOptions, out: Output): P
 
 /**
  * The trust of every signature form from `--trusted-root`, `--rekor-key` and
- * `$SIGSTORE_REKOR_PUBLIC_KEY`: {@linkcode selectTrust} documents the order.
+ * `$SIGSTORE_REKOR_PUBLIC_KEY`: {@linkcode selectTrust} documents the order. A trusted root kept in
+ * the data directory (`trust-root update`) plugs in here as `selectTrust`'s `defaultTrustedRoot`.
  */
 export async function trustFrom(options: CommonOptions): Promise<SelectedTrust> {
   return await selectTrust({ rekorKeyFile: options.rekorKey, trustedRootFile: options.trustedRoot });
