@@ -2,8 +2,9 @@
  * Builds the {@linkcode UpdateContext} from the common options: the image (default
  * `ghcr.io/freedomofpress/dangerzone/v1:latest`), the trusted key (`--pubkey` or the pinned Dangerzone
  * key), the Rekor keyring and the bundles' trusted root (both chosen by `selectTrust()` from
- * `--trusted-root`, `--rekor-key` and `$SIGSTORE_REKOR_PUBLIC_KEY`), `--identity`, the data directory, the registry client
- * (`--insecure-registry`, `--ca-cert`, `--proxy`, standard credential files) and lazy runtime detection.
+ * `--trusted-root`, `--rekor-key` and `$SIGSTORE_REKOR_PUBLIC_KEY`), `--identity`, the data directory,
+ * the registry client (`--insecure-registry`, `--ca-cert`, `--proxy`, standard credential files) and
+ * lazy runtime detection.
  * Private to `src/cli/`.
  *
  * @module
