@@ -1,9 +1,10 @@
 /**
  * Builds the {@linkcode UpdateContext} from the common options: the image (default
  * `ghcr.io/freedomofpress/dangerzone/v1:latest`), the trusted key (`--pubkey` or the pinned Dangerzone
- * key), the Rekor keyring (`--rekor-key`, `--trusted-root`, `$SIGSTORE_REKOR_PUBLIC_KEY`, or pinned), the
- * bundle trust root, `--identity`, the data directory, the registry client
- * (`--insecure-registry`, `--ca-cert`, `--proxy`, standard credential files) and lazy runtime detection.
+ * key), the Rekor keyring and the bundles' trusted root (both chosen by `selectTrust()` from
+ * `--trusted-root`, `--rekor-key` and `$SIGSTORE_REKOR_PUBLIC_KEY`), `--identity`, the data directory,
+ * the registry client (`--insecure-registry`, `--ca-cert`, `--proxy`, standard credential files) and
+ * lazy runtime detection.
  * Private to `src/cli/`.
  *
  * @module
@@ -15,13 +16,8 @@ import { detectRuntime } from "../runtime/detect.ts";
 import type { ContainerRuntime } from "../runtime/runtime.ts";
 import { readFileBounded } from "../read_bounded.ts";
 import { loadPublicKeyFile, pinnedPublisherKey } from "../sigstore/keys.ts";
-import { loadRekorKeyring } from "../sigstore/rekor_keys.ts";
-import {
-  MAX_TRUSTED_ROOT_BYTES,
-  parseTrustedRoot,
-  productionTrustedRoot,
-  type SigstoreTrustedRoot,
-} from "../sigstore/trusted_root.ts";
+import { type SelectedTrust, selectTrust } from "../sigstore/trust_selection.ts";
+import type { SigstoreTrustedRoot } from "../sigstore/trusted_root.ts";
 import { resolveDataDir } from "../store/data_dir.ts";
 import type { UpdateContext } from "../update/context.ts";
 import { type CommonOptions, deadlineOptions, DEFAULT_IMAGE } from "./common.ts";
@@ -44,11 +40,9 @@ export async function buildUpdateContext(options: CommonOptions, out: Output): P
   const publicKey = options.pubkey === undefined
     ? await pinnedPublisherKey()
     : await loadPublicKeyFile(options.pubkey);
-  const rekorKeys = await loadRekorKeyring({
-    rekorKeyFile: options.rekorKey,
-    trustedRootFile: options.trustedRoot,
-  });
-  const trustedRoot = options.trustedRoot === undefined ? undefined : await trustedRootFrom(options);
+  const trust = await trustFrom(options);
+  const rekorKeys = trust.rekorKeys;
+  const trustedRoot = await trust.trustedRoot();
   const registry = await registryClientFrom(options, out);
   const dataDir = resolveDataDir({ dataDir: options.dataDir });
   let runtime: Promise<ContainerRuntime> | undefined;
@@ -78,15 +72,18 @@ export async function buildUpdateContext(options: CommonOptions, out: Output): P
   };
 }
 
-/** The trusted root named by `--trusted-root`, validated, or the embedded production root. */
+/**
+ * The trust of every signature form from `--trusted-root`, `--rekor-key` and
+ * `$SIGSTORE_REKOR_PUBLIC_KEY`: {@linkcode selectTrust} documents the order. A trusted root kept in
+ * the data directory (`trust-root update`) plugs in here as `selectTrust`'s `defaultTrustedRoot`.
+ */
+export async function trustFrom(options: CommonOptions): Promise<SelectedTrust> {
+  return await selectTrust({ rekorKeyFile: options.rekorKey, trustedRootFile: options.trustedRoot });
+}
+
+/** The bundles' trusted root chosen by {@linkcode trustFrom}. */
 export async function trustedRootFrom(options: CommonOptions): Promise<SigstoreTrustedRoot> {
-  if (options.trustedRoot === undefined) return productionTrustedRoot();
-  const bytes = await readFileBounded(options.trustedRoot, {
-    limit: MAX_TRUSTED_ROOT_BYTES,
-    tooLargeCode: "TRUST_ROOT_INVALID",
-    what: "trusted root",
-  });
-  return parseTrustedRoot(bytes, { source: options.trustedRoot });
+  return await (await trustFrom(options)).trustedRoot();
 }
 
 /** A registry client with the transport options of the common flags (`--insecure-registry`, `--ca-cert`, `--proxy`). */

@@ -11,7 +11,7 @@ import { parseDigest } from "../oci/digest.ts";
 import { MAX_SIGNATURE_LIST_BYTES, parseSignatureList } from "../sigstore/cosign_signature.ts";
 import { loadPublicKeyFile, pinnedPublisherKey, type PublicKey } from "../sigstore/keys.ts";
 import { requireVerified, type SignatureResult, verifyCosignSignatures } from "../sigstore/policy.ts";
-import { loadRekorKeyring } from "../sigstore/rekor_keys.ts";
+import { loadRekorKeyring } from "../sigstore/trust_selection.ts";
 import { readFileBounded } from "../read_bounded.ts";
 import type { CommonOptions } from "./common.ts";
 import type { Output } from "./output.ts";

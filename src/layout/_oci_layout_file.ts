@@ -1,5 +1,5 @@
 /**
- * Private: the `oci-layout` marker file.
+ * Private: the `oci-layout` marker file, and the tag annotation of `index.json`.
  *
  * @module
  */
@@ -11,6 +11,9 @@ import { parseStrictJsonAs } from "../strict_json.ts";
 export const OCI_LAYOUT_BYTES: Uint8Array = new TextEncoder().encode(
   '{\n    "imageLayoutVersion": "1.0.0"\n}',
 );
+
+/** The annotation that names a tag in `index.json` (OCI image layout spec). */
+export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
 
 /** Largest `oci-layout` file accepted. */
 export const MAX_OCI_LAYOUT_BYTES = 4096;

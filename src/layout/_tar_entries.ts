@@ -11,7 +11,7 @@ import type { Descriptor } from "../oci/descriptor.ts";
 import type { Digest } from "../oci/digest.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { entryHeader, paddingFor } from "./_tar_header.ts";
-import { REF_NAME_ANNOTATION } from "./dir.ts";
+import { REF_NAME_ANNOTATION } from "./_oci_layout_file.ts";
 
 /**
  * A {@linkcode ContentStore} that is only written: reads throw `UNSUPPORTED`, and `hasBlob` answers

@@ -17,14 +17,18 @@ import { MediaType } from "../oci/media_types.ts";
 import type { Reference } from "../oci/reference.ts";
 import { blobCheckFor, BlobVerifier } from "../oci/verify_stream.ts";
 import { dirname, ioError, randomSuffix, syncDir, writeAll, writeFileAtomic } from "./_atomic_file.ts";
-import { assertOciLayoutFile, MAX_OCI_LAYOUT_BYTES, OCI_LAYOUT_BYTES } from "./_oci_layout_file.ts";
+import {
+  assertOciLayoutFile,
+  MAX_OCI_LAYOUT_BYTES,
+  OCI_LAYOUT_BYTES,
+  REF_NAME_ANNOTATION,
+} from "./_oci_layout_file.ts";
 import { chunkReader, verifiedByteStream } from "./_byte_stream.ts";
 import type { UnverifiedBlobReader } from "./image_tar_stream.ts";
 import { blobRelativePath, type MetadataName } from "./_safe_path.ts";
 import { parseStrictJsonAs } from "../strict_json.ts";
 
-/** The annotation that names a tag in `index.json` (OCI image layout spec). */
-export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
+export { REF_NAME_ANNOTATION };
 
 /** Largest manifest read into memory. */
 export const MAX_MANIFEST_BYTES: number = 4 * 1024 * 1024;

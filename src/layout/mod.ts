@@ -11,3 +11,6 @@ export * from "./archive_index.ts";
 export * from "./blob_check.ts";
 export * from "./archive_file.ts";
 export * from "./image_tar_stream.ts";
+// Types the public API refers to, re-exported so its documentation is complete.
+export type { MetadataName } from "./_safe_path.ts";
+export { WriteOnlyTarStore } from "./_tar_entries.ts";

@@ -30,4 +30,6 @@ export { PodmanRuntime } from "./podman.ts";
 export { DockerRuntime } from "./docker.ts";
 export { detectRuntime } from "./detect.ts";
 export type { DetectOptions } from "./detect.ts";
+export { CliRuntime } from "./_cli_runtime.ts";
+export type { CommandOutcome, CommandSpec } from "./_command.ts";
 export type { Digest } from "../oci/digest.ts";

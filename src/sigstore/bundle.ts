@@ -1,7 +1,9 @@
 /**
  * Sigstore bundles (v0.1, v0.2, v0.3): the wire-format layer. Checks the JSON shape of an untrusted
  * bundle before anything reads its meaning, collecting the path of every invalid field into one
- * `BUNDLE_INVALID` error, then hands the checked object to `@sigstore/bundle`.
+ * `BUNDLE_INVALID` error, then hands the checked object to `@sigstore/bundle`. The bundle is read as
+ * the protobuf JSON mapping writes it (`_protobuf_json.ts`: proto or JSON field names, `null` for a
+ * default, enums by name or number), strictly (duplicate keys are refused).
  *
  * Covered: message signatures and DSSE envelopes; public-key hints, certificates and certificate
  * chains; Rekor v1 and v2 entries with inclusion promises (SETs), inclusion proofs and checkpoints;
@@ -11,7 +13,9 @@
  */
 import { type Bundle, bundleFromJSON } from "@sigstore/bundle";
 import { DangerzoneError } from "../errors.ts";
+import { parseStrictJson, parseStrictJsonBytes } from "../strict_json.ts";
 import { formatProblems, isJsonObject, type JsonObject, ShapeChecker } from "./_json_shape.ts";
+import { BUNDLE_MESSAGE, normalizeProtobufJson } from "./_protobuf_json.ts";
 
 /** Largest bundle accepted, in bytes. */
 export const MAX_BUNDLE_BYTES = 8 * 1024 * 1024;
@@ -49,12 +53,12 @@ export function parseBundle(untrustedJson: string | Uint8Array): Bundle {
   }
   let untrusted: unknown;
   try {
-    const text = typeof untrustedJson === "string"
-      ? untrustedJson
-      : new TextDecoder("utf-8", { fatal: true }).decode(untrustedJson);
-    untrusted = JSON.parse(text);
+    untrusted = typeof untrustedJson === "string"
+      ? parseStrictJson(untrustedJson)
+      : parseStrictJsonBytes(untrustedJson);
   } catch (err) {
-    throw new DangerzoneError("BUNDLE_INVALID", "Sigstore bundle is not valid UTF-8 JSON", {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new DangerzoneError("BUNDLE_INVALID", `Sigstore bundle is not valid JSON (${why})`, {
       hint: "the bundle file is truncated or corrupt",
       cause: err,
     });
@@ -68,7 +72,8 @@ export function parseBundle(untrustedJson: string | Uint8Array): Bundle {
  */
 export function bundleFromObject(untrusted: unknown): Bundle {
   const check = new ShapeChecker();
-  checkBundle(check, untrusted);
+  const normalized = normalizeProtobufJson(untrusted, BUNDLE_MESSAGE, check);
+  checkBundle(check, normalized);
   if (check.problems.length > 0) {
     throw new DangerzoneError(
       "BUNDLE_INVALID",
@@ -77,7 +82,7 @@ export function bundleFromObject(untrusted: unknown): Bundle {
     );
   }
   try {
-    return bundleFromJSON(withoutUnsignedProofs(untrusted));
+    return bundleFromJSON(withoutUnsignedProofs(normalized));
   } catch (err) {
     const fields = isValidationError(err) ? `: ${formatProblems(err.fields)}` : "";
     throw new DangerzoneError("BUNDLE_INVALID", `Sigstore bundle is invalid${fields}`, {

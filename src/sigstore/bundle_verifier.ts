@@ -96,6 +96,7 @@ export interface VerifiedBundle {
   readonly dsse: { readonly payloadType: string; readonly payload: Uint8Array } | undefined;
   /** DSSE only: the verified in-toto statement (subject checked against the artifact). */
   readonly statement: JsonStatement | undefined;
+  /** @ignore The brand only {@linkcode verifyBundle} sets. */
   readonly [VERIFIED]: true;
 }
 
@@ -191,7 +192,7 @@ function verifyBundleUnwrapped(
   const artifactDigest = artifactSha256(options.artifact);
   const fullEntity = signedEntity(bundle, options.artifact, artifactDigest);
   const keyFinder = policyKey === undefined ? undefined : fixedKey(policyKey);
-  const trust = trustMaterialFor(root, keyFinder);
+  const trust = trustMaterialFor(root, keyFinder, { checkpointSigners: checkpointSigners(bundle) });
   const legacy = fullEntity.tlogEntries.filter(isLegacyIntoto);
   for (const entry of legacy) verifyLegacyIntotoEntry(entry, bundle, trust, options.legacyEnvelopeBytes);
   const entity: SignedEntity = {
@@ -250,6 +251,19 @@ function verifyBundleUnwrapped(
     statement,
     [VERIFIED]: true,
   };
+}
+
+/** The signer names of the bundle's checkpoints (signed-note lines `— NAME SIGNATURE`); untrusted. */
+function checkpointSigners(bundle: Bundle): string[] {
+  const names: string[] = [];
+  for (const entry of bundle.verificationMaterial.tlogEntries) {
+    const envelope = entry.inclusionProof?.checkpoint?.envelope ?? "";
+    for (const line of envelope.split("\n")) {
+      const match = /^\u2014 (\S+) \S+$/.exec(line);
+      if (match?.[1] !== undefined) names.push(match[1]);
+    }
+  }
+  return names;
 }
 
 function artifactSha256(artifact: BundleArtifact): Digest {

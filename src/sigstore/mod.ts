@@ -1,6 +1,7 @@
 /**
  * Signature verification: keys, key-based cosign signatures (simple signing, Rekor SET, log-entry
- * binding, policy over several signatures) and Rekor trust.
+ * binding, policy over several signatures), cosign v3 bundle signatures, and trust: Rekor keys,
+ * Sigstore trusted roots, and {@linkcode selectTrust}, the one choice of trust for every signature form.
  *
  * @module
  */
@@ -17,6 +18,7 @@ export {
 export { canonicalJson } from "./canonical_json.ts";
 export {
   decodeCosignSignature,
+  type DecodedCosignSignature,
   MAX_PAYLOAD_BYTES,
   MAX_SIGNATURE_LIST_BYTES,
   MAX_SIGNATURES,
@@ -27,16 +29,34 @@ export {
   type UntrustedSignatureEntry,
 } from "./cosign_signature.ts";
 export {
-  loadRekorKeyring,
-  type LoadRekorKeyringOptions,
   pinnedRekorKeyring,
   type RekorKey,
   RekorKeyring,
-  rekorKeysFromTrustedRoot,
+  rekorKeysOfTrustedRoot,
+  unboundedRekorKey,
 } from "./rekor_keys.ts";
+export {
+  type KeyDetails,
+  MAX_TRUSTED_ROOT_BYTES,
+  parseTrustedRoot,
+  type PinnedLogKey,
+  productionTrustedRoot,
+  type SigstoreTrustedRoot,
+  type TransparencyLogKey,
+  TRUSTED_ROOT_MEDIA_TYPES,
+  withRekorKeys,
+} from "./trusted_root.ts";
+export {
+  loadRekorKeyring,
+  type SelectedTrust,
+  selectTrust,
+  type TrustedRootRule,
+  type TrustSelectionOptions,
+} from "./trust_selection.ts";
 export {
   acceptSimpleSigning,
   COSIGN_SIGNATURE_TYPE,
+  type ExpectedPayload,
   expectedPayloadRules,
   parseSimpleSigningPayload,
   type PayloadAcceptanceRules,

@@ -1,17 +1,14 @@
 /**
  * The Rekor (transparency log) keys a Signed Entry Timestamp may be signed by, indexed by log ID
- * (sha256 of the key's SubjectPublicKeyInfo DER, computed here, never taken from the input).
- *
- * Where they come from, in order: `--rekor-key` and/or `--trusted-root` when given (both count);
- * otherwise the file named by `SIGSTORE_REKOR_PUBLIC_KEY` (as Dangerzone documents), otherwise the
- * pinned production key.
+ * (sha256 of the key's SubjectPublicKeyInfo DER, computed here, never taken from the input). Which
+ * keys are trusted is chosen in one place: `selectTrust()` in `trust_selection.ts`.
  *
  * @module
  */
 import { DangerzoneError } from "../errors.ts";
 import { REKOR_PUBLIC_KEY_PEM } from "./_pinned_keys.ts";
-import { readFileBounded } from "../read_bounded.ts";
-import { loadPublicKeyFile, parsePublicKeyPem, type PublicKey, publicKeyFromSpki } from "./keys.ts";
+import { parsePublicKeyPem, type PublicKey, publicKeyFromSpki } from "./keys.ts";
+import type { SigstoreTrustedRoot } from "./trusted_root.ts";
 
 /** One log key and its validity window (Unix seconds; null = unbounded). */
 export interface RekorKey {
@@ -51,63 +48,17 @@ export class RekorKeyring {
   }
 }
 
-/** Options of {@linkcode loadRekorKeyring}. */
-export interface LoadRekorKeyringOptions {
-  /** `--rekor-key FILE`. */
-  rekorKeyFile?: string | undefined;
-  /** `--trusted-root FILE`: its `tlogs` keys are used. */
-  trustedRootFile?: string | undefined;
-  /** Environment lookup (default `Deno.env.get`), for `SIGSTORE_REKOR_PUBLIC_KEY`. */
-  env?: (name: string) => string | undefined;
-}
-
-/**
- * Builds the Rekor keyring from the options, the environment or the pinned key.
- *
- * @example
- * ```ts ignore
- * import { loadRekorKeyring } from "./rekor_keys.ts";
- * const keyring = await loadRekorKeyring({ rekorKeyFile: "rekor.pub" });
- * ```
- */
-export async function loadRekorKeyring(options: LoadRekorKeyringOptions = {}): Promise<RekorKeyring> {
-  const keys: RekorKey[] = [];
-  if (options.rekorKeyFile !== undefined) {
-    keys.push(unbounded(await loadPublicKeyFile(options.rekorKeyFile), options.rekorKeyFile));
-  }
-  if (options.trustedRootFile !== undefined) {
-    const bytes = await readFileBounded(options.trustedRootFile, {
-      limit: 1024 * 1024,
-      tooLargeCode: "TRUST_ROOT_INVALID",
-      what: "trusted root",
-    });
-    keys.push(...await rekorKeysFromTrustedRoot(bytes, options.trustedRootFile));
-  }
-  if (keys.length > 0) return new RekorKeyring(keys);
-  const envPath = (options.env ?? ((n) => Deno.env.get(n)))("SIGSTORE_REKOR_PUBLIC_KEY");
-  if (envPath !== undefined && envPath !== "") {
-    return new RekorKeyring([unbounded(await loadPublicKeyFile(envPath), envPath)]);
-  }
-  return await pinnedRekorKeyring();
-}
-
 /** A keyring holding only the pinned production Rekor key. */
 export async function pinnedRekorKeyring(): Promise<RekorKeyring> {
   const key = await parsePublicKeyPem(new TextEncoder().encode(REKOR_PUBLIC_KEY_PEM));
-  return new RekorKeyring([unbounded(key, "pinned")]);
+  return new RekorKeyring([unboundedRekorKey(key, "pinned")]);
 }
 
 /**
- * The transparency-log keys of an untrusted trusted_root.json, validated by `trusted_root.ts` first.
- * Keys of types a Signed Entry Timestamp cannot use here (RSA, P-521) are skipped.
+ * The transparency-log keys of a validated trusted root, with their validity. Keys of types a Signed
+ * Entry Timestamp cannot use here (RSA, P-521) are skipped; a root with none left is refused.
  */
-export async function rekorKeysFromTrustedRoot(
-  untrustedJson: Uint8Array,
-  source: string,
-): Promise<RekorKey[]> {
-  // Loaded on demand: the bundle verifier and its libraries are not needed for key-based signatures.
-  const { parseTrustedRoot } = await import("./trusted_root.ts");
-  const root = parseTrustedRoot(untrustedJson, { source });
+export async function rekorKeysOfTrustedRoot(root: SigstoreTrustedRoot): Promise<RekorKey[]> {
   const out: RekorKey[] = [];
   for (const log of root.rekorLogs) {
     if (!["PKIX_ECDSA_P256_SHA_256", "PKIX_ECDSA_P384_SHA_384", "PKIX_ED25519"].includes(log.keyDetails)) {
@@ -116,17 +67,18 @@ export async function rekorKeysFromTrustedRoot(
     const key = await publicKeyFromSpki(log.publicKeyDer);
     out.push({
       key,
-      source: `${source} (${log.baseUrl})`,
+      source: `${root.source} (${log.baseUrl})`,
       validFrom: Math.floor(log.validFrom.getTime() / 1000),
       validUntil: log.validUntil === undefined ? null : Math.floor(log.validUntil.getTime() / 1000),
     });
   }
   if (out.length === 0) {
-    throw new DangerzoneError("TRUST_ROOT_INVALID", `${source}: no usable transparency-log key`);
+    throw new DangerzoneError("TRUST_ROOT_INVALID", `${root.source}: no usable transparency-log key`);
   }
   return out;
 }
 
-function unbounded(key: PublicKey, source: string): RekorKey {
+/** A key that vouches for any integrated time (a pinned or user-given key). */
+export function unboundedRekorKey(key: PublicKey, source: string): RekorKey {
   return { key, source, validFrom: null, validUntil: null };
 }

@@ -4,7 +4,9 @@
  * The trusted root is input too (DESIGN rule 9): before use, its media type, every log key
  * (decodable, of the declared type), every validity range and every certificate chain (each
  * certificate parses and is signed by the next one) are checked. Anything unknown or malformed is
- * refused with `TRUST_ROOT_INVALID`, listing every invalid path.
+ * refused with `TRUST_ROOT_INVALID`, listing every invalid path. The document is read as the protobuf
+ * JSON mapping writes it (`_protobuf_json.ts`: proto or JSON field names, `null` for a default, enums
+ * by name or number), strictly (duplicate keys are refused).
  *
  * @module
  */
@@ -16,7 +18,9 @@ import { TrustedRoot } from "@sigstore/protobuf-specs";
 import { type KeyFinderFunc, toTrustMaterial, type TrustMaterial } from "@sigstore/verify";
 import { DangerzoneError } from "../errors.ts";
 import { toHex } from "../oci/digest.ts";
-import { formatProblems, type JsonObject, ShapeChecker } from "./_json_shape.ts";
+import { parseStrictJson, parseStrictJsonBytes } from "../strict_json.ts";
+import { formatProblems, isJsonObject, type JsonObject, ShapeChecker } from "./_json_shape.ts";
+import { normalizeProtobufJson, TRUSTED_ROOT_MESSAGE } from "./_protobuf_json.ts";
 import { PRODUCTION_TRUSTED_ROOT_JSON } from "./_production_trusted_root.ts";
 
 /** Largest trusted_root.json accepted. */
@@ -28,7 +32,19 @@ export const TRUSTED_ROOT_MEDIA_TYPES = [
   "application/vnd.dev.sigstore.trustedroot.v0.2+json",
 ] as const;
 
-const KEY_DETAILS = [
+/** The protobuf `keyDetails` values of log keys this version understands. */
+export type KeyDetails =
+  | "PKIX_ECDSA_P256_SHA_256"
+  | "PKIX_ECDSA_P384_SHA_384"
+  | "PKIX_ECDSA_P521_SHA_512"
+  | "PKIX_ED25519"
+  | "PKCS1_RSA_PKCS1V5"
+  | "PKIX_RSA_PKCS1V5"
+  | "PKIX_RSA_PKCS1V15_2048_SHA256"
+  | "PKIX_RSA_PKCS1V15_3072_SHA256"
+  | "PKIX_RSA_PKCS1V15_4096_SHA256";
+
+const KEY_DETAILS: readonly KeyDetails[] = [
   "PKIX_ECDSA_P256_SHA_256",
   "PKIX_ECDSA_P384_SHA_384",
   "PKIX_ECDSA_P521_SHA_512",
@@ -38,8 +54,7 @@ const KEY_DETAILS = [
   "PKIX_RSA_PKCS1V15_2048_SHA256",
   "PKIX_RSA_PKCS1V15_3072_SHA256",
   "PKIX_RSA_PKCS1V15_4096_SHA256",
-] as const;
-type KeyDetails = typeof KEY_DETAILS[number];
+];
 
 const HASH_ALGORITHMS = ["SHA2_256", "SHA2_384", "SHA2_512"] as const;
 
@@ -75,8 +90,17 @@ export interface SigstoreTrustedRoot {
   readonly rekorLogs: readonly TransparencyLogKey[];
   /** The certificate-transparency log keys. */
   readonly ctLogs: readonly TransparencyLogKey[];
-  /** The parsed protobuf form, as `@sigstore/verify` wants it. */
+  /**
+   * @ignore The parsed protobuf form, as `@sigstore/verify` wants it (the library's type, not part of
+   * this API: use {@linkcode trustMaterialFor}).
+   */
   readonly protobuf: TrustedRoot;
+  /**
+   * True for a root built by {@linkcode withRekorKeys}: its transparency logs are user-pinned keys
+   * without a known log name, so a checkpoint is accepted under any signer name (the key decides).
+   */
+  readonly pinnedLogKeys: boolean;
+  /** @ignore The brand only {@linkcode parseTrustedRoot} sets. */
   readonly [VALIDATED]: true;
 }
 
@@ -100,15 +124,14 @@ export function parseTrustedRoot(
   }
   let untrusted: unknown;
   try {
-    const text = typeof untrustedJson === "string"
-      ? untrustedJson
-      : new TextDecoder("utf-8", { fatal: true }).decode(untrustedJson);
-    untrusted = JSON.parse(text);
+    untrusted = typeof untrustedJson === "string"
+      ? parseStrictJson(untrustedJson)
+      : parseStrictJsonBytes(untrustedJson);
   } catch (err) {
-    throw invalid(source, "not valid UTF-8 JSON", err);
+    throw invalid(source, `not valid JSON (${err instanceof Error ? err.message : String(err)})`, err);
   }
   const check = new ShapeChecker();
-  const top = check.object(untrusted, "", [
+  const top = check.object(normalizeProtobufJson(untrusted, TRUSTED_ROOT_MESSAGE, check), "", [
     "mediaType",
     "tlogs",
     "certificateAuthorities",
@@ -132,7 +155,45 @@ export function parseTrustedRoot(
   } catch (err) {
     throw invalid(source, "cannot be turned into trust material", err);
   }
-  return { source, mediaType, rekorLogs, ctLogs, protobuf, [VALIDATED]: true };
+  return { source, mediaType, rekorLogs, ctLogs, protobuf, pinnedLogKeys: false, [VALIDATED]: true };
+}
+
+/** One user-pinned transparency-log key for {@linkcode withRekorKeys}. */
+export interface PinnedLogKey {
+  /** The key's SubjectPublicKeyInfo DER; the log ID is its sha256. */
+  readonly spki: Uint8Array;
+  /** The key type. */
+  readonly keyDetails: "PKIX_ECDSA_P256_SHA_256" | "PKIX_ECDSA_P384_SHA_384" | "PKIX_ED25519";
+}
+
+/**
+ * A trusted root whose transparency logs are exactly `keys` (log ID = sha256 of the SPKI DER, valid
+ * from the epoch with no end), with the certificate authorities, CT logs and timestamp authorities of
+ * `base`: the Rekor key override (`--rekor-key`, `SIGSTORE_REKOR_PUBLIC_KEY`) applied to bundles. The
+ * result is validated like any root.
+ */
+export function withRekorKeys(
+  base: SigstoreTrustedRoot,
+  keys: readonly PinnedLogKey[],
+  options: { source: string },
+): SigstoreTrustedRoot {
+  const baseJson: unknown = TrustedRoot.toJSON(base.protobuf);
+  if (!isJsonObject(baseJson)) throw invalid(base.source, "cannot be written as JSON");
+  const document = {
+    ...baseJson,
+    tlogs: keys.map((k) => ({
+      baseUrl: options.source,
+      hashAlgorithm: "SHA2_256",
+      publicKey: {
+        rawBytes: Buffer.from(k.spki).toString("base64"),
+        keyDetails: k.keyDetails,
+        validFor: { start: "1970-01-01T00:00:00Z" },
+      },
+      logId: { keyId: crypto.createHash("sha256").update(k.spki).digest("base64") },
+    })),
+  };
+  const root = parseTrustedRoot(JSON.stringify(document), { source: options.source });
+  return { ...root, pinnedLogKeys: true };
 }
 
 let production: SigstoreTrustedRoot | undefined;
@@ -146,16 +207,25 @@ export function productionTrustedRoot(): SigstoreTrustedRoot {
 /**
  * Builds `@sigstore/verify` trust material from a validated root, offline. `publicKey` answers the
  * key lookups of key-signed bundles; without it, key-signed bundles are refused.
+ *
+ * `@sigstore/verify` accepts a checkpoint signature only when its signer name is part of the log's
+ * `baseUrl`. A root of pinned keys ({@linkcode withRekorKeys}) knows no log names, so its logs are
+ * given the bundle's `checkpointSigners` as names: the signature under the pinned key decides.
  */
 export function trustMaterialFor(
   root: SigstoreTrustedRoot,
   publicKey?: KeyFinderFunc,
+  options: { checkpointSigners?: readonly string[] } = {},
 ): TrustMaterial {
+  let material: TrustMaterial;
   try {
-    return toTrustMaterial(root.protobuf, publicKey);
+    material = toTrustMaterial(root.protobuf, publicKey);
   } catch (err) {
     throw invalid(root.source, "cannot be turned into trust material", err);
   }
+  if (!root.pinnedLogKeys) return material;
+  const names = (options.checkpointSigners ?? []).join("\n");
+  return { ...material, tlogs: material.tlogs.map((t) => ({ ...t, baseURL: names })) };
 }
 
 function invalid(source: string, what: string, cause?: unknown): DangerzoneError {

@@ -70,6 +70,7 @@ class VerifiedCosignSignature {
   /** The entry's exact JSON text, as received. */
   readonly raw: string;
 
+  /** @ignore Only the verifier constructs one (it holds the token). */
   constructor(token: typeof TOKEN, fields: Omit<VerifiedCosignSignature, "isVerified">) {
     if (token !== TOKEN) {
       throw new DangerzoneError("INTERNAL", "VerifiedCosignSignature made outside the verifier");

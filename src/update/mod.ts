@@ -18,12 +18,20 @@ export type { RawManifest } from "../oci/manifest.ts";
 export type { Reference } from "../oci/reference.ts";
 export type { RegistryClient } from "../registry/client.ts";
 export type { ContainerRuntime, RuntimeName } from "../runtime/runtime.ts";
-export type { VerifiedBundle } from "../sigstore/bundle_verifier.ts";
+export type {
+  JsonStatement,
+  VerifiedBundle,
+  VerifiedSigner,
+  VerifiedTlogEntry,
+} from "../sigstore/bundle_verifier.ts";
+export type { SignatureSource } from "../sigstore/discovery.ts";
+export type { CopyPlan } from "../copy.ts";
+export type { DangerzoneError, ErrorCode } from "../errors.ts";
 export type { BundleLogEntry, VerifiedBundleSignature } from "../sigstore/bundle_signature.ts";
 export type { PublicKey } from "../sigstore/keys.ts";
 export type { LogPosition, VerifiedImageSignature } from "../sigstore/policy.ts";
 export type { RekorKeyring } from "../sigstore/rekor_keys.ts";
-export type { SigstoreTrustedRoot } from "../sigstore/trusted_root.ts";
+export type { KeyDetails, SigstoreTrustedRoot, TransparencyLogKey } from "../sigstore/trusted_root.ts";
 export type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
 export type { LogState, LogStateStore } from "../store/log_state.ts";
 export type { SignatureStore } from "../store/signature_store.ts";
