@@ -28,6 +28,7 @@
  *
  * @module
  */
+import { checkRollbackFor } from "./_rollback_check.ts";
 import { copyImage, type CopyPlan } from "../copy.ts";
 import { DangerzoneError, isDangerzoneError } from "../errors.ts";
 import { OciLayoutDir } from "../layout/dir.ts";
@@ -238,7 +239,7 @@ async function upgradeLocked(
   // store is behind.
 
   // The state may have moved while we downloaded: refuse a rollback again, under the lock.
-  await state.check(remote.verified);
+  await checkRollbackFor(ctx, remote.verified);
   const signaturesPath = await store.write(remote.verified);
   await state.record(remote.verified);
   options.onStep?.({ step: "stored", path: signaturesPath });

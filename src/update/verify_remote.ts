@@ -31,9 +31,10 @@ import {
   verifyCosignSignatures,
 } from "../sigstore/policy.ts";
 import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
-import { checkRollback, type LogState } from "../store/log_state.ts";
+import type { LogState } from "../store/log_state.ts";
+import { checkRollbackFor } from "./_rollback_check.ts";
 import { enforceReference, expectedRepository, normaliseRepository } from "./_reference_policy.ts";
-import { legacyLogIdOf, logStateOf, type UpdateContext } from "./context.ts";
+import type { UpdateContext } from "./context.ts";
 
 export { expectedRepository, normaliseRepository } from "./_reference_policy.ts";
 
@@ -167,8 +168,7 @@ export async function verifyRemoteImage(
   }
 
   // 3. Anti-rollback: only verified log positions count; lower everywhere = ROLLBACK.
-  const installed = await logStateOf(ctx).read();
-  const verdictOnState = checkRollback(installed, accepted, { legacyLogId: legacyLogIdOf(ctx) });
+  const { state: installed, verdict: verdictOnState } = await checkRollbackFor(ctx, accepted);
   const nothingInstalled = installed.logs.size === 0 && installed.legacyLastLogIndex === null;
   const freshness: Freshness = nothingInstalled ? "not-installed" : verdictOnState;
 
