@@ -59,6 +59,12 @@ export type ErrorCode =
   | "ROLLBACK"
   | "LOCK_HELD"
   | "STORE_INVALID"
+  /**
+   * The data directory (or something in it) is not what the tool uses: `--data-dir` names a file, a
+   * directory cannot be written, or a symlink, FIFO or other special file stands where the tool keeps
+   * its own regular files and directories. Exit 2: the user must fix or change the data directory.
+   */
+  | "DATA_DIR_INVALID"
   // archives
   | "ARCHIVE_INVALID"
   // container runtime
@@ -135,6 +141,7 @@ export function exitCodeFor(code: ErrorCode): ExitCodeValue {
     case "USAGE":
     case "REFERENCE_INVALID":
     case "CONFIG_INVALID":
+    case "DATA_DIR_INVALID":
       return ExitCode.USAGE;
     case "REGISTRY_UNREACHABLE":
     case "REGISTRY_HTTP":

@@ -16,7 +16,9 @@ import { join } from "node:path";
 import { DangerzoneError } from "../errors.ts";
 import { isVerifiedBundleSignature } from "../sigstore/bundle_signature.ts";
 import { type LogPosition, type VerifiedImageSignature, verifiedLogPositions } from "../sigstore/policy.ts";
+import { readOwnFileBounded } from "../read_bounded.ts";
 import { writeFileAtomic } from "./_atomic_write.ts";
+import { ensureOwnDirectory, ownDirectoryExists } from "./data_dir.ts";
 
 /** The production Rekor log ID (sha256 of the pinned `rekor.pub` SPKI): what `last_log_index` is about. */
 export const PRODUCTION_REKOR_LOG_ID = "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d";
@@ -69,6 +71,7 @@ export interface CheckRollbackOptions extends LogStateOptions {
 
 /** The anti-rollback state of one data directory. */
 export class LogStateStore {
+  readonly #dataDir: string;
   readonly #dir: string;
   readonly #legacyLogId: string;
 
@@ -83,6 +86,7 @@ export class LogStateStore {
    * ```
    */
   constructor(dataDir: string, options: LogStateOptions = {}) {
+    this.#dataDir = dataDir;
     this.#dir = join(dataDir, "signatures");
     this.#legacyLogId = options.legacyLogId ?? PRODUCTION_REKOR_LOG_ID;
   }
@@ -99,7 +103,10 @@ export class LogStateStore {
 
   /** Reads the state; a corrupt file is `STORE_INVALID` (never silently reset). */
   async read(): Promise<LogState> {
-    const legacyText = await readOptional(this.lastLogIndexPath);
+    if (!await ownDirectoryExists(this.#dataDir, ["signatures"])) {
+      return { logs: new Map(), legacyLastLogIndex: null };
+    }
+    const legacyText = await readOptional(this.lastLogIndexPath, MAX_LAST_LOG_INDEX_BYTES);
     let legacyLastLogIndex: number | null = null;
     if (legacyText !== null) {
       const t = legacyText.trim();
@@ -108,7 +115,7 @@ export class LogStateStore {
       }
       legacyLastLogIndex = Number(t);
     }
-    const stateText = await readOptional(this.statePath);
+    const stateText = await readOptional(this.statePath, MAX_STATE_BYTES);
     const logs = new Map<string, LogStateEntry>();
     if (stateText !== null) parseState(stateText, this.statePath, logs);
     return { logs, legacyLastLogIndex };
@@ -136,6 +143,7 @@ export class LogStateStore {
     const state = await this.read();
     const logs = new Map(state.logs);
     const now = new Date().toISOString();
+    await ensureOwnDirectory(this.#dataDir, ["signatures"]);
     for (const p of positions) {
       const cur = logs.get(p.logId);
       if (cur === undefined || p.logIndex >= cur.logIndex) {
@@ -291,12 +299,19 @@ function parseState(text: string, path: string, into: Map<string, LogStateEntry>
   }
 }
 
-async function readOptional(path: string): Promise<string | null> {
+/** Dangerzone writes a decimal index; anything this long is not one. */
+const MAX_LAST_LOG_INDEX_BYTES = 1024;
+/** Our state: one small entry per trusted log. */
+const MAX_STATE_BYTES = 1024 * 1024;
+
+/** A state file's text (a regular file, never followed, bounded), or null when absent. */
+async function readOptional(path: string, limit: number): Promise<string | null> {
+  const bytes = await readOwnFileBounded(path, { limit, tooLargeCode: "STORE_INVALID", what: "state file" });
+  if (bytes === null) return null;
   try {
-    return await Deno.readTextFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return null;
-    throw new DangerzoneError("IO", `cannot read ${path}: ${String(err)}`, { cause: err });
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (cause) {
+    throw corrupt(path, "is not UTF-8 text", cause);
   }
 }
 

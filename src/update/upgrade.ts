@@ -29,6 +29,7 @@
  * @module
  */
 import { checkRollbackFor } from "./_rollback_check.ts";
+import { ensureOwnDirectory } from "../store/data_dir.ts";
 import { copyImage, type CopyPlan } from "../copy.ts";
 import { DangerzoneError, isDangerzoneError } from "../errors.ts";
 import { OciLayoutDir } from "../layout/dir.ts";
@@ -194,7 +195,8 @@ async function upgradeLocked(
   let alreadyCached = 0;
   let platformDigest: Digest = remote.digest;
   if (!holds) {
-    const cacheDir = `${ctx.dataDir}/cache`;
+    // A real directory of ours (a symlinked cache/ would send the download outside the data directory).
+    const cacheDir = await ensureOwnDirectory(ctx.dataDir, ["cache"]);
     const cache = await OciLayoutDir.create(cacheDir);
     await cache.removeTemporaryFiles();
     const root = remote.manifest.descriptor;
