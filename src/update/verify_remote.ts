@@ -151,15 +151,19 @@ export async function verifyRemoteImage(
   const accepted: VerifiedImageSignature[] = [...acceptedLegacy, ...acceptedBundles];
 
   const sourceOf = new Map(found.cosign.map((c) => [c.entry.index, c.source]));
+  // Signatures refused for their own input before verification: reported, judged alone.
+  const refused: SignatureResult[] = found.rejected.map((r) => ({ index: r.index, error: r.error }));
   const reports: SignatureReport[] = [
     ...results.map((r) => cosignReport(r, sourceOf.get(r.index) ?? "legacy-tag")),
     ...bundleResults.map((b) => b.report),
+    ...found.rejected.map((r) => rejected(r.index, r.source, r.kind, r.error)),
   ].sort((a, b) => a.index - b.index);
 
   if (accepted.length === 0) {
     // Nothing verified: the first failure in discovery order names the rule that failed.
     const failures: SignatureResult[] = [
       ...results,
+      ...refused,
       ...bundleResults.flatMap((b) =>
         b.error === undefined ? [] : [{ index: b.report.index, error: b.error }]
       ),
