@@ -142,6 +142,7 @@ export function exitCodeFor(code: ErrorCode): ExitCodeValue {
     case "REFERENCE_INVALID":
     case "CONFIG_INVALID":
     case "DATA_DIR_INVALID":
+    case "STORE_INVALID": // a damaged state or store file: the user must restore or remove it
       return ExitCode.USAGE;
     case "REGISTRY_UNREACHABLE":
     case "REGISTRY_HTTP":
@@ -190,7 +191,6 @@ export function exitCodeFor(code: ErrorCode): ExitCodeValue {
     case "RUNTIME_DIGEST_MISMATCH":
       return ExitCode.RUNTIME;
     case "LOCK_HELD":
-    case "STORE_INVALID":
     case "DISK_FULL":
     case "IO":
     case "UNSUPPORTED":

@@ -838,7 +838,14 @@ export async function readLimited(response: Response, limit: number, what: strin
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (cause) {
+      // A connection that breaks mid-body is the registry's failure, never an internal error.
+      throw new DangerzoneError("SHORT_READ", `${what}: the connection broke while reading it`, { cause });
+    }
+    const { done, value } = chunk;
     if (done) break;
     total += value.byteLength;
     if (total > limit) {
