@@ -14,32 +14,12 @@ import { readOwnFileBounded } from "../../src/read_bounded.ts";
 import { ensureOwnDirectory, ownDirectoryExists } from "../../src/store/data_dir.ts";
 import { LOCK_FILE_NAME, StoreLock } from "../../src/store/lock.ts";
 import { LogStateStore } from "../../src/store/log_state.ts";
-import { type CliResult, oneLine, pathExists } from "../_helpers/cli.ts";
+import { type CliResult, oneLine, pathExists, runCli } from "../_helpers/cli.ts";
 import { makeTempDir } from "../_helpers/process.ts";
 import { startSignedRegistry } from "../update/_fixture.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const REPO = "sandbox/datadir";
 const isDataDirInvalid = (e: unknown) => e instanceof DangerzoneError && e.code === "DATA_DIR_INVALID";
-
-/** Runs the CLI, killing it after `ms` (a hang is a failure, not a stuck test run). */
-async function runCliWithin(args: string[], env: Record<string, string>, ms = 30_000): Promise<CliResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", "-A", MAIN, ...args],
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), ms);
-  try {
-    const out = await child.output();
-    const d = new TextDecoder();
-    return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function mkfifo(path: string): Promise<void> {
   const r = await new Deno.Command("mkfifo", { args: [path] }).output();
@@ -59,7 +39,7 @@ Deno.test("CLI: a hostile or broken data directory is one line, exit 2, no hang,
   await sr.sign(img.digest, { repository: REPO, logIndex: 7 });
   const image = `${sr.reg.host}/${REPO}:latest`;
   const run = (command: string, dataDir: string) =>
-    runCliWithin([command, ...sr.cliArgs(image, dataDir)], sr.env);
+    runCli([command, ...sr.cliArgs(image, dataDir)], { env: sr.env, timeoutMs: 30_000 });
   const expectDataDirError = (r: CliResult, pattern: RegExp) => {
     assert.equal(r.code, 2, r.stderr);
     const line = oneLine(r.stderr);
