@@ -14,14 +14,13 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { field, oneLine, pathExists, runCli } from "../_helpers/cli.ts";
-import { createTestKey } from "../_helpers/cosign_signer.ts";
 import type { BuiltImage } from "../_helpers/images.ts";
 import { startPodman } from "../_helpers/podman.ts";
 import { makeTempDir } from "../_helpers/process.ts";
 import {
   pushBundleReferrers,
   signImageBundle,
-  TestRekorLog,
+  testShardLog,
   testTrustedRoot,
 } from "../_helpers/sigstore_signer.ts";
 import { startSignedRegistry } from "./_fixture.ts";
@@ -71,12 +70,7 @@ Deno.test("rollback over Dangerzone's state: another log's entry is judged by th
   await using sr = await startSignedRegistry("plain");
   await using pm = await startPodman();
   await using data = makeTempDir("dz-state");
-  const shard = new TestRekorLog({
-    key: createTestKey(),
-    name: "log2026-1.rekor.test.local",
-    logId: createHash("sha256").update("shard 2026-1").digest("hex"),
-    prefill: 0,
-  });
+  const shard = testShardLog(); // a Rekor v2-style shard: its own log ID, indexes from 0
   const rootFile = join(sr.dir, "trusted_root.json");
   await Deno.writeTextFile(rootFile, testTrustedRoot([shard]));
   const image = `${sr.reg.host}/${REPO}:latest`;
