@@ -25,6 +25,7 @@ import {
   redirectResponse,
   startFaultServer,
 } from "./_helpers/fault_server.ts";
+import { startPodman } from "./_helpers/podman.ts";
 import { makeTempDir } from "./_helpers/process.ts";
 import { startSignedRegistry } from "./update/_fixture.ts";
 
@@ -319,4 +320,34 @@ Deno.test("hostile stored state and archives: exit 2 or 13, never 'internal erro
     ]]);
   }
   await runAll(jobs, sr.env);
+});
+
+Deno.test("hostile stored signature lists and bundle lists: verify-local exits 2 or 10, never 'internal error'", async () => {
+  await using sr = await startSignedRegistry("plain");
+  await using pm = await startPodman();
+  await using tmp = makeTempDir("hostile-store");
+  const img = await sr.pushBusybox("sandbox/store", "latest", "store");
+  const image = `${sr.reg.host}/sandbox/store:latest`;
+  await pm.podman(["pull", "-q", "--tls-verify=false", image]);
+  const keyDir = createHash("sha256").update(await Deno.readFile(sr.pubkeyFile)).digest("hex");
+  const jobs: [string, string[]][] = [];
+  let n = 0;
+  const lists: [string, Uint8Array][] = [
+    ...malformedJson(),
+    ["a Bundle nesting 33 deep inside its entry", signatureListWith(arrays(33))],
+  ];
+  for (const [name, bytes] of lists) {
+    for (const file of [`${img.digest.slice(7)}.json`, `${img.digest.slice(7)}.bundles.json`]) {
+      const dataDir = join(tmp.path, `store-${n++}`);
+      await Deno.mkdir(join(dataDir, "signatures", keyDir), { recursive: true });
+      await Deno.writeFile(join(dataDir, "signatures", keyDir, file), bytes);
+      jobs.push([`verify-local with ${file.slice(64)}: ${name}`, [
+        "verify-local",
+        ...sr.cliArgs(image, dataDir),
+        "--runtime",
+        "podman",
+      ]]);
+    }
+  }
+  await runAll(jobs, { ...pm.env, ...sr.env });
 });
