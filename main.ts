@@ -9,7 +9,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { addCommonOptions, type CommonOptions } from "./src/cli/common.ts";
-import { Output } from "./src/cli/output.ts";
+import { errorLine, Output } from "./src/cli/output.ts";
 import { DangerzoneError, ExitCode, exitCodeFor, type ExitCodeValue } from "./src/errors.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -158,14 +158,18 @@ export function buildProgram(
 /** Prints a failure as one line (or a JSON document under `--json`) and returns its exit code. */
 function reportFailure(err: unknown, out: Output): ExitCodeValue {
   if (err instanceof DangerzoneError) {
-    const line = `error: ${err.message}${err.hint === undefined ? "" : ` (${err.hint})`}`;
-    console.error(line);
+    console.error(errorLine(err));
     if (out.debug) console.error(err.stack ?? "", err.cause ?? "");
     out.result({ ok: false, error: { code: err.code, message: err.message, hint: err.hint ?? null } });
     return exitCodeFor(err.code);
   }
   const message = err instanceof Error ? err.message : String(err);
-  console.error(`error: internal error: ${message.split("\n")[0]} (run with --debug and report this bug)`);
+  console.error(
+    errorLine({
+      message: `internal error: ${message.split("\n")[0]}`,
+      hint: "run with --debug and report this bug",
+    }),
+  );
   if (out.debug) console.error(err);
   out.result({ ok: false, error: { code: "INTERNAL", message, hint: null } });
   return ExitCode.FAILURE;

@@ -60,6 +60,12 @@ export type ErrorCode =
   | "ROLLBACK"
   | "LOCK_HELD"
   | "STORE_INVALID"
+  /**
+   * The data directory (or something in it) is not what the tool uses: `--data-dir` names a file, a
+   * directory cannot be written, or a symlink, FIFO or other special file stands where the tool keeps
+   * its own regular files and directories. Exit 2: the user must fix or change the data directory.
+   */
+  | "DATA_DIR_INVALID"
   // archives
   | "ARCHIVE_INVALID"
   // container runtime
@@ -136,6 +142,8 @@ export function exitCodeFor(code: ErrorCode): ExitCodeValue {
     case "USAGE":
     case "REFERENCE_INVALID":
     case "CONFIG_INVALID":
+    case "DATA_DIR_INVALID":
+    case "STORE_INVALID": // a damaged state or store file: the user must restore or remove it
       return ExitCode.USAGE;
     case "REGISTRY_UNREACHABLE":
     case "REGISTRY_HTTP":
@@ -185,7 +193,6 @@ export function exitCodeFor(code: ErrorCode): ExitCodeValue {
     case "RUNTIME_DIGEST_MISMATCH":
       return ExitCode.RUNTIME;
     case "LOCK_HELD":
-    case "STORE_INVALID":
     case "DISK_FULL":
     case "IO":
     case "UNSUPPORTED":

@@ -14,7 +14,7 @@ import { requireVerified, type SignatureResult, verifyCosignSignatures } from ".
 import { loadRekorKeyring } from "../sigstore/trust_selection.ts";
 import { readFileBounded } from "../read_bounded.ts";
 import type { CommonOptions } from "./common.ts";
-import type { Output } from "./output.ts";
+import { errorLine, type Output } from "./output.ts";
 
 /** Options of `verify-signatures` as commander parses them. */
 export interface VerifySignaturesOptions extends CommonOptions {
@@ -76,7 +76,7 @@ export async function verifySignaturesCommand(
   }
   if (failure !== undefined) {
     if (!out.json) throw failure;
-    console.error(`error: ${failure.message}${failure.hint === undefined ? "" : ` (${failure.hint})`}`);
+    console.error(errorLine(failure));
     out.result({
       ok: false,
       digest,

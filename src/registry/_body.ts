@@ -39,8 +39,13 @@ export async function readLimited(response: Response, limit: number, what: strin
       let result: ReadableStreamReadResult<Uint8Array>;
       try {
         result = await reader.read();
-      } catch (err) {
-        if (!timedOut) throw err;
+      } catch (cause) {
+        // A connection that breaks mid-body is the registry's failure, never an internal error.
+        if (!timedOut) {
+          throw new DangerzoneError("SHORT_READ", `${what}: the connection broke while reading it`, {
+            cause,
+          });
+        }
         result = { done: true };
       }
       if (timedOut && deadline !== undefined) {

@@ -15,6 +15,9 @@
  *
  * Every manifest and blob is checked against its digest and size before use, and sizes and counts
  * are bounded; nothing here is trusted: {@linkcode verifyProvenance} verifies what this returns.
+ * Each attestation is judged alone: a malformed attestation manifest or an oversized layer is that
+ * attestation's failure (listed in `rejected`), and the others are still returned; only when none is
+ * usable does the first failure stop the lookup.
  *
  * @module
  */
@@ -55,6 +58,8 @@ export interface DiscoveredAttestations {
   readonly tag: string | undefined;
   /** The attestations found, unverified. */
   readonly attestations: readonly UntrustedAttestation[];
+  /** Attestations refused for their own malformed or oversized input (the others are still judged). */
+  readonly rejected: readonly DangerzoneError[];
 }
 
 /** `kind` annotation values of `cosign save`. */
@@ -93,7 +98,26 @@ export async function discoverAttestations(
 
 class Collector {
   readonly items: UntrustedAttestation[] = [];
+  readonly rejected: DangerzoneError[] = [];
   constructor(readonly max: number) {}
+
+  /** Runs `read` for one attestation source; its `ATTESTATION_INVALID` is recorded, not thrown. */
+  async judgeAlone(read: () => Promise<void>, log: ((line: string) => void) | undefined): Promise<void> {
+    try {
+      await read();
+    } catch (err) {
+      if (!isDangerzoneError(err, "ATTESTATION_INVALID")) throw err;
+      log?.(`rejected: ${err.message}`);
+      this.rejected.push(err);
+    }
+  }
+
+  /** The attestations found; when none is usable but some were refused, the first refusal. */
+  found(): UntrustedAttestation[] {
+    const first = this.rejected[0];
+    if (this.items.length === 0 && first !== undefined) throw first;
+    return this.items;
+  }
 
   add(item: UntrustedAttestation): void {
     if (this.items.length >= this.max) {
@@ -122,7 +146,10 @@ async function fromRegistry(
   try {
     const att = await client.getManifest(ref.withTag(attTag));
     log?.(`found ${ref.name()}:${attTag} (${att.descriptor.digest})`);
-    await fromManifest(att.raw, `${ref.name()}:${attTag}`, readBlob, collector);
+    await collector.judgeAlone(
+      () => fromManifest(att.raw, `${ref.name()}:${attTag}`, readBlob, collector),
+      log,
+    );
   } catch (err) {
     if (!isDangerzoneError(err, "REGISTRY_NOT_FOUND")) throw err;
     log?.(`no ${attTag} tag`);
@@ -136,7 +163,10 @@ async function fromRegistry(
   for (const desc of referrers.filter(isBundleReferrer)) {
     const m = await client.getManifest(ref.withDigest(desc.digest));
     log?.(`found referrer ${desc.digest} (${desc.artifactType ?? desc.mediaType})`);
-    await fromManifest(m.raw, `${ref.name()}@${desc.digest}`, readBlob, collector);
+    await collector.judgeAlone(
+      () => fromManifest(m.raw, `${ref.name()}@${desc.digest}`, readBlob, collector),
+      log,
+    );
   }
 
   return {
@@ -144,7 +174,8 @@ async function fromRegistry(
     mediaType: image.descriptor.mediaType,
     name: ref.name(),
     tag: ref.tag ?? (ref.digest === undefined ? "latest" : undefined),
-    attestations: collector.items,
+    attestations: collector.found(),
+    rejected: collector.rejected,
   };
 }
 
@@ -183,7 +214,8 @@ async function fromLayout(
         throw new DangerzoneError("ATTESTATION_INVALID", `the attestation entry ${source} is not a manifest`);
       }
       log?.(`found attestations ${source}`);
-      await fromManifest(await dir.getManifest(desc), source, readBlob, collector);
+      const raw = await dir.getManifest(desc);
+      await collector.judgeAlone(() => fromManifest(raw, source, readBlob, collector), log);
     }
   }
   return {
@@ -191,7 +223,8 @@ async function fromLayout(
     mediaType: image.mediaType,
     name: `oci:${path}`,
     tag: image.annotations?.[REF_NAME_ANNOTATION],
-    attestations: collector.items,
+    attestations: collector.found(),
+    rejected: collector.rejected,
   };
 }
 
@@ -234,12 +267,16 @@ async function fromManifest(
     if (!isDsse && !isBundle) continue;
     const limit = isDsse ? MAX_ATTESTATION_BYTES : MAX_BUNDLE_BYTES;
     if (layer.size > limit) {
-      throw new DangerzoneError(
-        "ATTESTATION_INVALID",
-        `attestation layer ${layer.digest.slice(0, 19)}… of ${source} is ${layer.size} bytes, over the ` +
-          `${limit}-byte limit`,
-        { hint: "this is not a normal attestation; refusing to process it" },
+      // This layer's failure (never downloaded); the manifest's other layers are still judged.
+      collector.rejected.push(
+        new DangerzoneError(
+          "ATTESTATION_INVALID",
+          `attestation layer ${layer.digest.slice(0, 19)}… of ${source} is ${layer.size} bytes, over the ` +
+            `${limit}-byte limit`,
+          { hint: "this is not a normal attestation; refusing to process it" },
+        ),
       );
+      continue;
     }
     const bytes = await readBlob(layer);
     const where = `${source} layer ${layer.digest.slice(0, 19)}…`;

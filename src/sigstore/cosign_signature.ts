@@ -188,23 +188,25 @@ export interface SignatureLayer {
  * signature` prints it (the bundle annotation's JSON text is kept verbatim). `index` is its position.
  */
 export function signatureEntryFromLayer(layer: SignatureLayer, index: number): UntrustedSignatureEntry {
-  let bundleText = "null";
-  if (layer.untrustedBundleAnnotation !== undefined) {
-    try {
-      parseStrictJson(layer.untrustedBundleAnnotation);
-      bundleText = layer.untrustedBundleAnnotation.trim();
-    } catch (err) {
-      if (!(err instanceof StrictJsonError)) throw err;
-      // Kept as a string so verification reports it as a malformed bundle rather than a missing one.
-      bundleText = JSON.stringify(layer.untrustedBundleAnnotation);
-    }
-  }
-  const raw = `{"Base64Signature": ${JSON.stringify(layer.untrustedSignatureAnnotation)}, ` +
+  const fields = (bundleText: string): string =>
+    `{"Base64Signature": ${JSON.stringify(layer.untrustedSignatureAnnotation)}, ` +
     `"Payload": ${JSON.stringify(encodeBase64(layer.untrustedPayload))}, ` +
     `"Cert": ${JSON.stringify(layer.untrustedCertificateAnnotation ?? null)}, ` +
     `"Chain": ${JSON.stringify(layer.untrustedChainAnnotation ?? null)}, ` +
     `"Bundle": ${bundleText}, "RFC3161Timestamp": null}`;
-  return { index, raw, untrustedValue: parseStrictJson(raw) };
+  // Kept as a string when it is not strict JSON (or too deep once inside the entry), so verification
+  // reports this one signature's malformed bundle; it never aborts the others (each is judged alone).
+  const asString = fields(JSON.stringify(layer.untrustedBundleAnnotation ?? null));
+  if (layer.untrustedBundleAnnotation === undefined) {
+    return { index, raw: asString, untrustedValue: parseStrictJson(asString) };
+  }
+  const verbatim = fields(layer.untrustedBundleAnnotation.trim());
+  try {
+    return { index, raw: verbatim, untrustedValue: parseStrictJson(verbatim) };
+  } catch (err) {
+    if (!(err instanceof StrictJsonError)) throw err;
+    return { index, raw: asString, untrustedValue: parseStrictJson(asString) };
+  }
 }
 
 /** Serialises entries as a JSON list from their exact texts (the signature store's file format). */

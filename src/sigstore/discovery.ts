@@ -77,6 +77,22 @@ export interface DiscoveredBundle {
   readonly untrustedBytes: Uint8Array;
 }
 
+/**
+ * A signature refused before verification because its own input is unusable (an oversized payload or
+ * bundle, an unreadable `.sig` manifest). It is that signature's failure, reported in the list; the
+ * others are still judged.
+ */
+export interface RejectedSignature {
+  /** Where it was found. */
+  readonly source: SignatureSource;
+  /** Position among every discovered signature, from 0. */
+  readonly index: number;
+  /** A key-based cosign signature or a Sigstore bundle. */
+  readonly kind: "cosign" | "bundle";
+  /** Why it was refused. */
+  readonly error: DangerzoneError;
+}
+
 /** Everything a registry offered for one image digest. */
 export interface DiscoveredSignatures {
   /** The image digest the signatures were looked up for. */
@@ -85,11 +101,13 @@ export interface DiscoveredSignatures {
   readonly cosign: readonly DiscoveredCosignSignature[];
   /** Sigstore bundles (cosign v3 referrers). */
   readonly bundles: readonly DiscoveredBundle[];
+  /** Signatures refused for their own malformed or oversized input (each judged alone). */
+  readonly rejected: readonly RejectedSignature[];
   /** Whether the legacy `.sig` tag existed. */
   readonly legacyTagFound: boolean;
   /** How many referrers the registry listed. */
   readonly referrerCount: number;
-  /** Total signatures found (cosign + bundles). */
+  /** Total signatures found (cosign + bundles + rejected). */
   readonly total: number;
 }
 
@@ -130,14 +148,30 @@ export async function discoverSignatures(
   const legacy = await optionalManifest(client, ref.withTag(`sha256-${digestHex(digest)}.sig`), read);
   if (legacy !== null) {
     legacyTagFound = true;
-    const manifest = parseManifest(legacy);
-    if (manifest.kind !== "manifest") {
-      throw new DangerzoneError(
-        "SIGNATURE_INVALID",
-        `rule 7 (bounded input): the signature tag of ${digest.slice(0, 19)}… is an index, not a manifest`,
+    let manifest: ReturnType<typeof parseManifest> | undefined;
+    try {
+      manifest = parseManifest(legacy);
+    } catch (err) {
+      // An unreadable `.sig` manifest is that signature's failure; referrers may still hold valid ones.
+      if (!isDangerzoneError(err, "MANIFEST_INVALID")) throw err;
+      found.reject(
+        "legacy-tag",
+        "cosign",
+        new DangerzoneError("SIGNATURE_INVALID", `the signature tag: ${err.message}`, { cause: err }),
       );
     }
-    await collectSimpleSigning(client, repo, manifest, "legacy-tag", found, read);
+    if (manifest?.kind === "index") {
+      found.reject(
+        "legacy-tag",
+        "cosign",
+        new DangerzoneError(
+          "SIGNATURE_INVALID",
+          `rule 7 (bounded input): the signature tag of ${digest.slice(0, 19)}… is an index, not a manifest`,
+        ),
+      );
+    } else if (manifest !== undefined) {
+      await collectSimpleSigning(client, repo, manifest, "legacy-tag", found, read);
+    }
   }
 
   // 2 and 3. Referrers: the API, else the referrers tag schema.
@@ -173,7 +207,7 @@ export async function discoverSignatures(
     await collectBundles(client, repo, manifest, raw.descriptor.digest, found, read);
   }
 
-  const total = found.cosign.length + found.bundles.length;
+  const total = found.next;
   if (total === 0 && (options.requireAny ?? true)) {
     throw new DangerzoneError(
       "SIGNATURE_MISSING",
@@ -189,6 +223,7 @@ export async function discoverSignatures(
     digest,
     cosign: found.cosign,
     bundles: found.bundles,
+    rejected: found.rejected,
     legacyTagFound,
     referrerCount: referrers.length,
     total,
@@ -198,6 +233,7 @@ export async function discoverSignatures(
 class Collector {
   readonly cosign: DiscoveredCosignSignature[] = [];
   readonly bundles: DiscoveredBundle[] = [];
+  readonly rejected: RejectedSignature[] = [];
   readonly #limit: number;
 
   constructor(limit: number) {
@@ -205,7 +241,12 @@ class Collector {
   }
 
   get next(): number {
-    return this.cosign.length + this.bundles.length;
+    return this.cosign.length + this.bundles.length + this.rejected.length;
+  }
+
+  /** Records a signature refused for its own input (it takes the next index). */
+  reject(source: SignatureSource, kind: "cosign" | "bundle", error: DangerzoneError): void {
+    this.rejected.push({ source, index: this.reserve(), kind, error });
   }
 
   reserve(): number {
@@ -243,14 +284,19 @@ async function collectSimpleSigning(
     const annotations = layer.annotations ?? {};
     const signature = annotations[SIGNATURE_ANNOTATION];
     if (signature === undefined) continue; // not a signature layer
-    const index = found.reserve();
     if (layer.size > MAX_PAYLOAD_BYTES) {
-      throw new DangerzoneError(
-        "PAYLOAD_INVALID",
-        `rule 7 (bounded input): signature ${index + 1} has a ${layer.size}-byte payload; at most ` +
-          `${MAX_PAYLOAD_BYTES} bytes are accepted`,
+      found.reject(
+        source,
+        "cosign",
+        new DangerzoneError(
+          "PAYLOAD_INVALID",
+          `rule 7 (bounded input): signature ${found.next + 1} has a ${layer.size}-byte payload; at most ` +
+            `${MAX_PAYLOAD_BYTES} bytes are accepted`,
+        ),
       );
+      continue;
     }
+    const index = found.reserve();
     const untrustedPayload = await readBlob(client, repo, layer, read);
     found.cosign.push({
       source,
@@ -275,13 +321,20 @@ async function collectBundles(
 ): Promise<void> {
   for (const layer of manifest.layers) {
     if (!BUNDLE_LAYER_TYPES.includes(layer.mediaType)) continue;
-    const index = found.reserve();
     if (layer.size > MAX_BUNDLE_BYTES) {
-      throw new DangerzoneError(
-        "BUNDLE_INVALID",
-        `rule 7 (bounded input): bundle ${index + 1} is ${layer.size} bytes; at most ${MAX_BUNDLE_BYTES}`,
+      found.reject(
+        "referrer",
+        "bundle",
+        new DangerzoneError(
+          "BUNDLE_INVALID",
+          `rule 7 (bounded input): bundle ${
+            found.next + 1
+          } is ${layer.size} bytes; at most ${MAX_BUNDLE_BYTES}`,
+        ),
       );
+      continue;
     }
+    const index = found.reserve();
     found.bundles.push({
       source: "referrer",
       index,

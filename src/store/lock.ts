@@ -3,12 +3,16 @@
  * (STYLE 16). The lock is a file created with O_EXCL holding the owner's pid, host and a random
  * token. A lock whose owner is a dead process on this host (checked through `/proc`) is stale and is
  * taken over atomically; any other held lock is reported as `LOCK_HELD`, never waited on silently.
+ * The lock file is only ever read as a regular file of bounded size: a FIFO, symlink or device put in
+ * its place is `DATA_DIR_INVALID`, never opened (a FIFO would block the open forever).
  *
  * @module
  */
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { DangerzoneError } from "../errors.ts";
+import { readOwnFileBounded } from "../read_bounded.ts";
+import { ensureOwnDirectory, unwritable } from "./data_dir.ts";
 
 /** The lock file's name inside the data directory. */
 export const LOCK_FILE_NAME = "dangerzone-image.lock";
@@ -46,7 +50,7 @@ export class StoreLock {
    * ```
    */
   static async acquire(dataDir: string): Promise<StoreLock> {
-    await Deno.mkdir(dataDir, { recursive: true });
+    await ensureOwnDirectory(dataDir, []);
     const path = join(dataDir, LOCK_FILE_NAME);
     const owner: LockOwner = {
       pid: Deno.pid,
@@ -72,7 +76,12 @@ export class StoreLock {
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;
-    const text = await readOwnerText(this.#path);
+    // A lock file that is no longer a small regular file is not ours to remove (and must not mask the
+    // error of the work done under the lock).
+    const text = await readOwnerText(this.#path).catch((err) => {
+      if (err instanceof DangerzoneError) return null;
+      throw err;
+    });
     if (text !== null && parseOwner(text)?.token === this.#token) {
       await Deno.remove(this.#path).catch(() => {});
     }
@@ -95,6 +104,8 @@ async function tryCreate(path: string, owner: LockOwner): Promise<boolean> {
     file = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
   } catch (err) {
     if (err instanceof Deno.errors.AlreadyExists) return false;
+    const denied = unwritable(path, err);
+    if (denied !== null) throw denied;
     throw new DangerzoneError("IO", `cannot create the lock file ${path}: ${String(err)}`, { cause: err });
   }
   try {
@@ -106,13 +117,14 @@ async function tryCreate(path: string, owner: LockOwner): Promise<boolean> {
   return true;
 }
 
+/** The lock file's text (a regular file of at most 4 KiB, never followed), or null when absent. */
 async function readOwnerText(path: string): Promise<string | null> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return null;
-    throw new DangerzoneError("IO", `cannot read the lock file ${path}: ${String(err)}`, { cause: err });
-  }
+  const bytes = await readOwnFileBounded(path, {
+    limit: 4096,
+    tooLargeCode: "DATA_DIR_INVALID",
+    what: "lock file",
+  });
+  return bytes === null ? null : new TextDecoder().decode(bytes);
 }
 
 function parseOwner(text: string): LockOwner | null {

@@ -16,7 +16,9 @@ import { join } from "node:path";
 import { DangerzoneError } from "../errors.ts";
 import { isVerifiedBundleSignature } from "../sigstore/bundle_signature.ts";
 import { type LogPosition, type VerifiedImageSignature, verifiedLogPositions } from "../sigstore/policy.ts";
+import { readOwnFileBounded } from "../read_bounded.ts";
 import { writeFileAtomic } from "./_atomic_write.ts";
+import { ensureOwnDirectory, ownDirectoryExists } from "./data_dir.ts";
 
 /** The production Rekor log ID (sha256 of the pinned `rekor.pub` SPKI): what `last_log_index` is about. */
 export const PRODUCTION_REKOR_LOG_ID = "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d";
@@ -50,8 +52,26 @@ export interface LogStateOptions {
   legacyLogId?: string;
 }
 
+/**
+ * When the installed image was signed, for a state that does not say (Dangerzone's `last_log_index`
+ * holds an index but no time): derived from the installed image's stored, verified signatures, or why
+ * that was not possible.
+ */
+export type InstalledTime = { readonly integratedTime: number } | { readonly unknown: string };
+
+/** Options of {@linkcode checkRollback}. */
+export interface CheckRollbackOptions extends LogStateOptions {
+  /**
+   * The installed image's signed integration time when the state has none (see
+   * {@linkcode needsInstalledTime}). Absent or unknown: a candidate whose only verified entries are in
+   * logs the state does not know is refused, since nothing says it is later than what is installed.
+   */
+  installedTime?: InstalledTime | undefined;
+}
+
 /** The anti-rollback state of one data directory. */
 export class LogStateStore {
+  readonly #dataDir: string;
   readonly #dir: string;
   readonly #legacyLogId: string;
 
@@ -66,6 +86,7 @@ export class LogStateStore {
    * ```
    */
   constructor(dataDir: string, options: LogStateOptions = {}) {
+    this.#dataDir = dataDir;
     this.#dir = join(dataDir, "signatures");
     this.#legacyLogId = options.legacyLogId ?? PRODUCTION_REKOR_LOG_ID;
   }
@@ -82,7 +103,10 @@ export class LogStateStore {
 
   /** Reads the state; a corrupt file is `STORE_INVALID` (never silently reset). */
   async read(): Promise<LogState> {
-    const legacyText = await readOptional(this.lastLogIndexPath);
+    if (!await ownDirectoryExists(this.#dataDir, ["signatures"])) {
+      return { logs: new Map(), legacyLastLogIndex: null };
+    }
+    const legacyText = await readOptional(this.lastLogIndexPath, MAX_LAST_LOG_INDEX_BYTES);
     let legacyLastLogIndex: number | null = null;
     if (legacyText !== null) {
       const t = legacyText.trim();
@@ -91,15 +115,21 @@ export class LogStateStore {
       }
       legacyLastLogIndex = Number(t);
     }
-    const stateText = await readOptional(this.statePath);
+    const stateText = await readOptional(this.statePath, MAX_STATE_BYTES);
     const logs = new Map<string, LogStateEntry>();
     if (stateText !== null) parseState(stateText, this.statePath, logs);
     return { logs, legacyLastLogIndex };
   }
 
-  /** Checks the verified signatures of a candidate image against the state; throws `ROLLBACK`. */
-  async check(verified: readonly VerifiedImageSignature[]): Promise<RollbackVerdict> {
-    return checkRollback(await this.read(), verified, { legacyLogId: this.#legacyLogId });
+  /**
+   * Checks the verified signatures of a candidate image against the state; throws `ROLLBACK`.
+   * `installedTime` is the installed image's signing time when the state has none.
+   */
+  async check(
+    verified: readonly VerifiedImageSignature[],
+    options: Pick<CheckRollbackOptions, "installedTime"> = {},
+  ): Promise<RollbackVerdict> {
+    return checkRollback(await this.read(), verified, { ...options, legacyLogId: this.#legacyLogId });
   }
 
   /**
@@ -113,6 +143,7 @@ export class LogStateStore {
     const state = await this.read();
     const logs = new Map(state.logs);
     const now = new Date().toISOString();
+    await ensureOwnDirectory(this.#dataDir, ["signatures"]);
     for (const p of positions) {
       const cur = logs.get(p.logId);
       if (cur === undefined || p.logIndex >= cur.logIndex) {
@@ -144,55 +175,96 @@ export class LogStateStore {
 /**
  * The rollback rule, pure. Per log, the candidate's highest verified index is compared with the
  * recorded one: higher = newer, equal = up to date, lower = refused. A log without state is newer
- * only if its signed integration time is later than every recorded one. Any newer log makes the
- * image newer; otherwise any equal one makes it up to date; otherwise `ROLLBACK`.
+ * only if its signed integration time is later than every recorded one, and every recorded one must be
+ * known: a state from Dangerzone (`last_log_index` alone, no time) needs `options.installedTime`, else
+ * such a candidate is refused. Any newer log makes the image newer; otherwise any equal one makes it up
+ * to date; otherwise `ROLLBACK`.
  */
 export function checkRollback(
   state: LogState,
   verified: readonly VerifiedImageSignature[],
-  options: LogStateOptions = {},
+  options: CheckRollbackOptions = {},
 ): RollbackVerdict {
   const positions: LogPosition[] = verifiedLogPositions(verified);
   if (positions.length === 0) {
     throw new DangerzoneError("INTERNAL", "rollback check without verified signatures");
   }
-  const legacyLogId = options.legacyLogId ?? PRODUCTION_REKOR_LOG_ID;
-  const floor = new Map<string, { logIndex: number; integratedTime: number | null }>();
-  for (const [id, e] of state.logs) floor.set(id, { logIndex: e.logIndex, integratedTime: e.integratedTime });
-  if (state.legacyLastLogIndex !== null) {
-    const cur = floor.get(legacyLogId);
-    if (cur === undefined) {
-      floor.set(legacyLogId, { logIndex: state.legacyLastLogIndex, integratedTime: null });
-    } else if (state.legacyLastLogIndex > cur.logIndex) {
-      floor.set(legacyLogId, { logIndex: state.legacyLastLogIndex, integratedTime: cur.integratedTime });
-    }
-  }
-  const latestTime = Math.max(0, ...[...floor.values()].map((f) => f.integratedTime ?? 0));
+  const floor = floorOf(state, options.legacyLogId ?? PRODUCTION_REKOR_LOG_ID);
+  const latest = latestInstalledTime(floor, options.installedTime);
   let equal = false;
   const older: string[] = [];
   for (const p of positions) {
     const f = floor.get(p.logId);
+    const log = `log ${p.logId.slice(0, 12)}…`;
     if (f === undefined) {
-      if (floor.size === 0 || p.integratedTime > latestTime) return "newer";
-      older.push(
-        `log ${
-          p.logId.slice(0, 12)
-        }… is new but its entry (time ${p.integratedTime}) predates the installed one`,
-      );
+      if (floor.size === 0) return "newer";
+      if ("unknown" in latest) {
+        older.push(
+          `${log} is not the installed image's log, and when the installed image was signed is unknown ` +
+            `(${latest.unknown.slice(0, 300)})`,
+        );
+      } else if (p.integratedTime > latest.integratedTime) {
+        return "newer";
+      } else {
+        older.push(`${log} is new but its entry (time ${p.integratedTime}) predates the installed one`);
+      }
     } else if (p.logIndex > f.logIndex) {
       return "newer";
     } else if (p.logIndex === f.logIndex) {
       equal = true;
     } else {
-      older.push(
-        `log index ${p.logIndex} is lower than the installed ${f.logIndex} (log ${p.logId.slice(0, 12)}…)`,
-      );
+      older.push(`log index ${p.logIndex} is lower than the installed ${f.logIndex} (${log})`);
     }
   }
   if (equal) return "up-to-date";
   throw new DangerzoneError("ROLLBACK", `rollback refused: ${older.join("; ")}`, {
     hint: "an older image than the installed one was offered; load-archive --force bypasses this check",
   });
+}
+
+/**
+ * True when {@linkcode checkRollback} needs the installed image's signing time: the state records a
+ * log without a time (Dangerzone's `last_log_index`) and the candidate has entries in a log the state
+ * does not know. Callers derive the time only then (it asks the container runtime).
+ */
+export function needsInstalledTime(
+  state: LogState,
+  verified: readonly VerifiedImageSignature[],
+  options: LogStateOptions = {},
+): boolean {
+  const floor = floorOf(state, options.legacyLogId ?? PRODUCTION_REKOR_LOG_ID);
+  const timeless = [...floor.values()].some((f) => f.integratedTime === null);
+  return timeless && verifiedLogPositions(verified).some((p) => !floor.has(p.logId));
+}
+
+type Floor = Map<string, { logIndex: number; integratedTime: number | null }>;
+
+/** The recorded index (and time, when known) per log; `last_log_index` is the legacy log's. */
+function floorOf(state: LogState, legacyLogId: string): Floor {
+  const floor: Floor = new Map();
+  for (const [id, e] of state.logs) floor.set(id, { logIndex: e.logIndex, integratedTime: e.integratedTime });
+  if (state.legacyLastLogIndex !== null) {
+    const cur = floor.get(legacyLogId);
+    if (cur === undefined) {
+      floor.set(legacyLogId, { logIndex: state.legacyLastLogIndex, integratedTime: null });
+    } else if (state.legacyLastLogIndex > cur.logIndex) {
+      // Dangerzone installed a later image in this log than our state says: its time is unknown.
+      floor.set(legacyLogId, { logIndex: state.legacyLastLogIndex, integratedTime: null });
+    }
+  }
+  return floor;
+}
+
+/** The latest signing time of what is installed, or why it is unknown. */
+function latestInstalledTime(floor: Floor, installed: InstalledTime | undefined): InstalledTime {
+  const times = [...floor.values()].map((f) => f.integratedTime);
+  const known = times.flatMap((t) => t === null ? [] : [t]);
+  if (known.length === times.length) return { integratedTime: Math.max(0, ...known) };
+  if (installed === undefined) {
+    return { unknown: "the state records a log index without a time and none was derived" };
+  }
+  if ("unknown" in installed) return installed;
+  return { integratedTime: Math.max(installed.integratedTime, ...known) };
 }
 
 function parseState(text: string, path: string, into: Map<string, LogStateEntry>): void {
@@ -227,12 +299,19 @@ function parseState(text: string, path: string, into: Map<string, LogStateEntry>
   }
 }
 
-async function readOptional(path: string): Promise<string | null> {
+/** Dangerzone writes a decimal index; anything this long is not one. */
+const MAX_LAST_LOG_INDEX_BYTES = 1024;
+/** Our state: one small entry per trusted log. */
+const MAX_STATE_BYTES = 1024 * 1024;
+
+/** A state file's text (a regular file, never followed, bounded), or null when absent. */
+async function readOptional(path: string, limit: number): Promise<string | null> {
+  const bytes = await readOwnFileBounded(path, { limit, tooLargeCode: "STORE_INVALID", what: "state file" });
+  if (bytes === null) return null;
   try {
-    return await Deno.readTextFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return null;
-    throw new DangerzoneError("IO", `cannot read ${path}: ${String(err)}`, { cause: err });
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (cause) {
+    throw corrupt(path, "is not UTF-8 text", cause);
   }
 }
 

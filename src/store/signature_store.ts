@@ -23,6 +23,8 @@ import { isVerifiedBundleSignature, type UntrustedBundleEntry } from "../sigstor
 import { MAX_SIGNATURE_LIST_BYTES, serializeSignatureList } from "../sigstore/cosign_signature.ts";
 import type { VerifiedImageSignature } from "../sigstore/policy.ts";
 import { writeFileAtomic } from "./_atomic_write.ts";
+import { ensureOwnDirectory, ownDirectoryExists } from "./data_dir.ts";
+import { readOwnFileBounded } from "../read_bounded.ts";
 import { parseBundleList } from "./_bundle_list.ts";
 
 /** The suffix of the bundle file beside a legacy signature file: `<digest hex>.bundles.json`. */
@@ -70,8 +72,11 @@ export class SignatureStore {
   }
 
   /** The stored list's bytes (untrusted: verify before use), or null when none is stored. */
-  readUntrusted(keyFileSha256: string, digest: Digest): Promise<Uint8Array | null> {
-    return readBounded(this.pathFor(keyFileSha256, digest));
+  async readUntrusted(keyFileSha256: string, digest: Digest): Promise<Uint8Array | null> {
+    const path = this.pathFor(keyFileSha256, digest);
+    return await ownDirectoryExists(this.dataDir, ["signatures", keyFileSha256])
+      ? await readBounded(path)
+      : null;
   }
 
   /**
@@ -80,6 +85,7 @@ export class SignatureStore {
    */
   async readUntrustedBundles(keyFileSha256: string, digest: Digest): Promise<UntrustedBundleEntry[] | null> {
     const path = this.bundlesPathFor(keyFileSha256, digest);
+    if (!await ownDirectoryExists(this.dataDir, ["signatures", keyFileSha256])) return null;
     const bytes = await readBounded(path);
     return bytes === null ? null : parseBundleList(bytes, path);
   }
@@ -88,6 +94,7 @@ export class SignatureStore {
   async listDigests(keyFileSha256: string): Promise<Digest[]> {
     if (!HEX64.test(keyFileSha256)) throw new DangerzoneError("INTERNAL", "invalid key file sha256");
     const out: Digest[] = [];
+    if (!await ownDirectoryExists(this.dataDir, ["signatures", keyFileSha256])) return out;
     try {
       for await (const e of Deno.readDir(join(this.signaturesDir, keyFileSha256))) {
         const m = /^([0-9a-f]{64})(\.bundles)?\.json$/.exec(e.name);
@@ -125,6 +132,7 @@ export class SignatureStore {
         );
       }
     }
+    await ensureOwnDirectory(this.dataDir, ["signatures", keyFileSha256]);
     const bundles = verified.filter(isVerifiedBundleSignature);
     const legacy = verified.filter((v) => !isVerifiedBundleSignature(v));
     let path: string | undefined;
@@ -145,18 +153,13 @@ function serializeBundleList(bundles: readonly { readonly raw: string }[]): Uint
   return new TextEncoder().encode(`[\n${bundles.map((b) => b.raw).join(",\n")}\n]\n`);
 }
 
-async function readBounded(path: string): Promise<Uint8Array | null> {
-  try {
-    const info = await Deno.stat(path);
-    if (info.size > MAX_SIGNATURE_LIST_BYTES) {
-      throw new DangerzoneError("STORE_INVALID", `${path} is larger than ${MAX_SIGNATURE_LIST_BYTES} bytes`);
-    }
-    return await Deno.readFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return null;
-    if (err instanceof DangerzoneError) throw err;
-    throw new DangerzoneError("IO", `cannot read ${path}: ${String(err)}`, { cause: err });
-  }
+/** A stored list: a regular file (never followed), at most `MAX_SIGNATURE_LIST_BYTES`; null when absent. */
+function readBounded(path: string): Promise<Uint8Array | null> {
+  return readOwnFileBounded(path, {
+    limit: MAX_SIGNATURE_LIST_BYTES,
+    tooLargeCode: "STORE_INVALID",
+    what: "stored signature list",
+  });
 }
 
 // Types the public API refers to, re-exported so its documentation is complete.

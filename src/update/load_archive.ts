@@ -29,6 +29,7 @@
  *
  * @module
  */
+import { checkRollbackFor } from "./_rollback_check.ts";
 import { dirname } from "node:path";
 import { copyImage } from "../copy.ts";
 import { DangerzoneError, type ErrorCode, isDangerzoneError } from "../errors.ts";
@@ -45,10 +46,9 @@ import { formatPlatform, normalizePlatform, selectPlatform } from "../oci/platfo
 import { type LogPosition, verifiedLogPositions } from "../sigstore/policy.ts";
 import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
 import { StoreLock } from "../store/lock.ts";
-import { checkRollback } from "../store/log_state.ts";
 import { verifySignatureManifests } from "./_archive_signatures.ts";
 import { expectedRepository } from "./_reference_policy.ts";
-import { legacyLogIdOf, logStateOf, signatureStoreOf, type UpdateContext } from "./context.ts";
+import { logStateOf, signatureStoreOf, type UpdateContext } from "./context.ts";
 import { checkDiskSpace, type DiskSpaceOptions } from "./disk_space.ts";
 import type { Progress } from "./progress.ts";
 import { loadIntoRuntime, streamImage } from "./_runtime_load.ts";
@@ -254,7 +254,7 @@ async function checkRollbackOrForce(
   warn: (message: string) => void,
 ): Promise<boolean> {
   try {
-    checkRollback(await logStateOf(ctx).read(), verified, { legacyLogId: legacyLogIdOf(ctx) });
+    await checkRollbackFor(ctx, verified);
     return false;
   } catch (err) {
     if (!isDangerzoneError(err, "ROLLBACK") || options.force !== true) throw err;

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { checkRollbackFor } from "./_rollback_check.ts";
 import { withStoreLock } from "../store/lock.ts";
 import { logStateOf, signatureStoreOf, type UpdateContext } from "./context.ts";
 import { type RemoteVerification, verifyRemoteImage, type VerifyRemoteOptions } from "./verify_remote.ts";
@@ -38,7 +39,7 @@ export async function storeSignatures(
   const state = logStateOf(ctx);
   const path = await withStoreLock(ctx.dataDir, async () => {
     // The state may have moved since it was read: refuse a rollback again, under the lock.
-    await state.check(remote.verified);
+    await checkRollbackFor(ctx, remote.verified);
     const written = await signatureStoreOf(ctx).write(remote.verified);
     await state.record(remote.verified);
     return written;

@@ -28,6 +28,8 @@
  *
  * @module
  */
+import { checkRollbackFor } from "./_rollback_check.ts";
+import { ensureOwnDirectory } from "../store/data_dir.ts";
 import { copyImage, type CopyPlan } from "../copy.ts";
 import { DangerzoneError, isDangerzoneError } from "../errors.ts";
 import { OciLayoutDir } from "../layout/dir.ts";
@@ -193,7 +195,8 @@ async function upgradeLocked(
   let alreadyCached = 0;
   let platformDigest: Digest = remote.digest;
   if (!holds) {
-    const cacheDir = `${ctx.dataDir}/cache`;
+    // A real directory of ours (a symlinked cache/ would send the download outside the data directory).
+    const cacheDir = await ensureOwnDirectory(ctx.dataDir, ["cache"]);
     const cache = await OciLayoutDir.create(cacheDir);
     await cache.removeTemporaryFiles();
     const root = remote.manifest.descriptor;
@@ -238,7 +241,7 @@ async function upgradeLocked(
   // store is behind.
 
   // The state may have moved while we downloaded: refuse a rollback again, under the lock.
-  await state.check(remote.verified);
+  await checkRollbackFor(ctx, remote.verified);
   const signaturesPath = await store.write(remote.verified);
   await state.record(remote.verified);
   options.onStep?.({ step: "stored", path: signaturesPath });

@@ -31,9 +31,10 @@ import {
   verifyCosignSignatures,
 } from "../sigstore/policy.ts";
 import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
-import { checkRollback, type LogState } from "../store/log_state.ts";
+import type { LogState } from "../store/log_state.ts";
+import { checkRollbackFor } from "./_rollback_check.ts";
 import { enforceReference, expectedRepository, normaliseRepository } from "./_reference_policy.ts";
-import { legacyLogIdOf, logStateOf, type UpdateContext } from "./context.ts";
+import type { UpdateContext } from "./context.ts";
 
 export { expectedRepository, normaliseRepository } from "./_reference_policy.ts";
 
@@ -150,15 +151,19 @@ export async function verifyRemoteImage(
   const accepted: VerifiedImageSignature[] = [...acceptedLegacy, ...acceptedBundles];
 
   const sourceOf = new Map(found.cosign.map((c) => [c.entry.index, c.source]));
+  // Signatures refused for their own input before verification: reported, judged alone.
+  const refused: SignatureResult[] = found.rejected.map((r) => ({ index: r.index, error: r.error }));
   const reports: SignatureReport[] = [
     ...results.map((r) => cosignReport(r, sourceOf.get(r.index) ?? "legacy-tag")),
     ...bundleResults.map((b) => b.report),
+    ...found.rejected.map((r) => rejected(r.index, r.source, r.kind, r.error)),
   ].sort((a, b) => a.index - b.index);
 
   if (accepted.length === 0) {
     // Nothing verified: the first failure in discovery order names the rule that failed.
     const failures: SignatureResult[] = [
       ...results,
+      ...refused,
       ...bundleResults.flatMap((b) =>
         b.error === undefined ? [] : [{ index: b.report.index, error: b.error }]
       ),
@@ -167,8 +172,7 @@ export async function verifyRemoteImage(
   }
 
   // 3. Anti-rollback: only verified log positions count; lower everywhere = ROLLBACK.
-  const installed = await logStateOf(ctx).read();
-  const verdictOnState = checkRollback(installed, accepted, { legacyLogId: legacyLogIdOf(ctx) });
+  const { state: installed, verdict: verdictOnState } = await checkRollbackFor(ctx, accepted);
   const nothingInstalled = installed.logs.size === 0 && installed.legacyLastLogIndex === null;
   const freshness: Freshness = nothingInstalled ? "not-installed" : verdictOnState;
 

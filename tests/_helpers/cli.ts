@@ -20,6 +20,8 @@ export interface RunCliOptions {
   /** Run this entry point instead of main.ts (e.g. the bundle artifact). */
   entry?: string;
   stdin?: Uint8Array;
+  /** Kill the run with SIGKILL after this many milliseconds (a hang then fails instead of blocking). */
+  timeoutMs?: number;
 }
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -40,7 +42,10 @@ export async function runCli(args: string[], options: RunCliOptions = {}): Promi
     await writer.write(options.stdin);
     await writer.close();
   }
-  const out = await child.output();
+  const timer = options.timeoutMs === undefined
+    ? undefined
+    : setTimeout(() => child.kill("SIGKILL"), options.timeoutMs);
+  const out = await child.output().finally(() => clearTimeout(timer));
   const decoder = new TextDecoder();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }

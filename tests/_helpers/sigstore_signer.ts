@@ -20,7 +20,7 @@ import { createHash, createPublicKey, type KeyObject, sign } from "node:crypto";
 import { parseDigest } from "../../src/oci/digest.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { RegistryClient, type RegistryClientOptions } from "../../src/registry/client.ts";
-import type { TestKey } from "./cosign_signer.ts";
+import { createTestKey, type TestKey } from "./cosign_signer.ts";
 
 const encoder = new TextEncoder();
 /** The bundle media type cosign v3 writes (layer and artifact type). */
@@ -180,6 +180,19 @@ export class TestRekorLog {
 
 function hexBytes(text: string): Uint8Array {
   return new Uint8Array((text.match(/../g) ?? []).map((h) => parseInt(h, 16)));
+}
+
+/**
+ * A Rekor v2-style shard: its own key and declared log ID (not the SPKI hash), indexes from 0, the
+ * shape of a log that anti-rollback must keep apart from every other.
+ */
+export function testShardLog(): TestRekorLog {
+  return new TestRekorLog({
+    key: createTestKey(),
+    name: "log2026-1.rekor.test.local",
+    logId: createHash("sha256").update("shard 2026-1").digest("hex"),
+    prefill: 0,
+  });
 }
 
 /** A trusted_root.json (media type v0.1) listing `logs`, and no CA, CT log or TSA. */

@@ -22,6 +22,7 @@ import {
   signImageBundle,
   type SignImageBundleOptions,
   TestRekorLog,
+  testShardLog,
   testTrustedRoot,
 } from "../_helpers/sigstore_signer.ts";
 import { startSignedRegistry } from "../update/_fixture.ts";
@@ -41,13 +42,7 @@ Deno.test("cosign v3 bundle-only images: check, store-signatures, verify-local, 
   const v1 = new TestRekorLog({ key: createTestKey(), indexOffset: 90_000, prefill: 5 });
   // The same v1 log seen earlier in its life: lower global indexes.
   const v1Earlier = new TestRekorLog({ key: v1.key, indexOffset: 10, prefill: 2 });
-  // A Rekor v2-style shard: its own key and declared log ID (not the SPKI hash), indexes from 0.
-  const shard = new TestRekorLog({
-    key: createTestKey(),
-    name: "log2026-1.rekor.test.local",
-    logId: createHash("sha256").update("shard 2026-1").digest("hex"),
-    prefill: 0,
-  });
+  const shard = testShardLog(); // a Rekor v2-style shard: its own log ID, indexes from 0
   const rootFile = join(sr.dir, "trusted_root.json");
   await Deno.writeTextFile(rootFile, testTrustedRoot([v1, shard]));
   const dataDir = join(data.path, "data");

@@ -90,7 +90,7 @@ Deno.test("discoverAttestations() reads dangerzone.json (the full index) and ref
 });
 
 /** A registry with one image, no `.att` tag, and a GitHub-style bundle attestation as a referrer. */
-function bundleRegistry(referrersApi: boolean) {
+function bundleRegistry(referrersApi: boolean, extra: (imageDigest: string) => FaultRoute[] = () => []) {
   const parts = readLayout("v2.1.0");
   const imageRaw = new Uint8Array(parts.blob(parts.image["digest"]));
   const imageDigest = sha256(imageRaw);
@@ -125,6 +125,7 @@ function bundleRegistry(referrersApi: boolean) {
     ],
   }));
   const routes: FaultRoute[] = [
+    ...extra(imageDigest),
     { path: "/v2/", handler: () => new Response("{}") },
     {
       path: "/v2/gh/app/manifests/v1",
@@ -197,4 +198,24 @@ Deno.test("discoverAttestations() refuses an oversize attestation layer without 
     "ATTESTATION_INVALID",
   );
   assert.ok(!server.requests.some((r) => r.url.includes("/blobs/")));
+});
+
+Deno.test("discoverAttestations() judges each attestation alone: a malformed .att next to a valid bundle", async () => {
+  // The legacy `.att` tag holds a malformed manifest (no config, layers nested 40 deep); the bundle
+  // referrer beside it is fine.
+  const deep = encoder.encode(`{"schemaVersion":2,"layers":${"[".repeat(40)}${"]".repeat(40)}}`);
+  const { server, bundle } = bundleRegistry(true, (imageDigest) => [{
+    path: `/v2/gh/app/manifests/sha256-${imageDigest.slice(7)}.att`,
+    handler: () => manifestResponse(deep, "application/vnd.oci.image.manifest.v1+json"),
+  }]);
+  await using _ = server;
+  using client = new RegistryClient();
+  const ref = parseReference(`${server.host}/gh/app:v1`);
+  const found = await discoverAttestations({ kind: "registry", client, ref });
+  assert.equal(found.attestations.length, 1);
+  const att = found.attestations[0];
+  assert.ok(att?.kind === "bundle");
+  assert.deepEqual(att.bundle, bundle);
+  assert.equal(found.rejected.length, 1);
+  assert.match(found.rejected[0]?.message ?? "", /\.att is malformed/);
 });

@@ -15,6 +15,7 @@ import { discoverSignatures } from "../../src/sigstore/discovery.ts";
 import { verifyCosignSignatures } from "../../src/sigstore/policy.ts";
 import { verifyRemoteImage } from "../../src/update/verify_remote.ts";
 import { signImage } from "../_helpers/cosign_signer.ts";
+import { MAX_PAYLOAD_BYTES } from "../../src/sigstore/cosign_signature.ts";
 import { errorResponse, manifestResponse, startFaultServer } from "../_helpers/fault_server.ts";
 import { startSignedRegistry } from "../update/_fixture.ts";
 
@@ -276,16 +277,21 @@ Deno.test("discoverSignatures() is bounded and fails closed on wrong bytes or no
       return true;
     });
   });
-  await t.step("a payload over 64 KiB is refused before it is fetched", async () => {
-    sigManifest([{
-      mediaType: SIMPLE_SIGNING,
-      digest: `sha256:${"a".repeat(64)}`,
-      size: 65 * 1024,
-      annotations,
-    }]);
-    await assert.rejects(discoverSignatures(cl, ref, digest), (e) => isDangerzoneError(e, "PAYLOAD_INVALID"));
-    assert.ok(!server.requests.some((r) => r.url.includes("a".repeat(64))));
-  });
+  await t.step(
+    "a payload over 64 KiB is that signature's failure, refused before it is fetched",
+    async () => {
+      sigManifest([{
+        mediaType: SIMPLE_SIGNING,
+        digest: `sha256:${"a".repeat(64)}`,
+        size: 65 * 1024,
+        annotations,
+      }]);
+      const found = await discoverSignatures(cl, ref, digest);
+      assert.equal(found.cosign.length, 0);
+      assert.equal(found.rejected[0]?.error.code, "PAYLOAD_INVALID");
+      assert.ok(!server.requests.some((r) => r.url.includes("a".repeat(64))));
+    },
+  );
   await t.step("more signatures than allowed: SIGNATURE_INVALID", async () => {
     const layer = c.blob(signed.payload, SIMPLE_SIGNING, annotations);
     sigManifest([layer, layer]);
@@ -300,4 +306,57 @@ Deno.test("discoverSignatures() is bounded and fails closed on wrong bytes or no
     sigManifest([layer]);
     await assert.rejects(discoverSignatures(cl, ref, digest), (e) => isDangerzoneError(e, "DIGEST_MISMATCH"));
   });
+});
+
+Deno.test("each signature is judged alone: a too-deep bundle annotation or oversized payload next to a valid one", async () => {
+  await using sr = await startSignedRegistry("plain"); // only for its keys and the verification context
+  const c = new Content();
+  const image = imageManifest(c, "app isolated");
+  const digest = parseDigest(String(image.digest));
+  await using api = serve(c, undefined);
+  const reference = `${api.host}/test/app`;
+  const sig = (logIndex: number) =>
+    signImage({ digest, reference, publisher: sr.publisher, rekor: sr.rekor, logIndex });
+  const layer = (s: ReturnType<typeof sig>, bundle: string) =>
+    c.blob(s.payload, SIMPLE_SIGNING, {
+      "dev.cosignproject.cosign/signature": s.signatureB64,
+      "dev.sigstore.cosign/bundle": bundle,
+    });
+  // 33 nested arrays: strict JSON alone (depth 32), one level too deep inside the entry.
+  const deep = "[".repeat(33) + "]".repeat(33);
+  const bad = layer(sig(1), deep);
+  const good = sig(2);
+  const oversized: Record<string, unknown> = {
+    ...layer(sig(3), JSON.stringify(sig(3).bundle)),
+    digest: `sha256:${"b".repeat(64)}`,
+    size: MAX_PAYLOAD_BYTES + 1,
+  };
+  const sigManifest = (layers: Record<string, unknown>[]) =>
+    c.manifest({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: c.blob(EMPTY_CONFIG, "application/vnd.oci.image.config.v1+json"),
+      layers,
+    }, `sha256-${digest.slice(7)}.sig`);
+  sigManifest([bad, oversized, layer(good, JSON.stringify(good.bundle))]);
+  using cl = client();
+  using ctx = await sr.context(`${reference}:latest`, sr.dir, { registry: cl });
+  const remote = await verifyRemoteImage(ctx);
+  assert.equal(remote.verified.length, 1);
+  // The malformed bundle fails its own Rekor rule (exit-10 code); the oversized payload is refused unread.
+  assert.deepEqual(
+    remote.reports.map((r) => [r.index, r.verdict, r.error?.code ?? null]),
+    [[0, "rejected", "TLOG_SET_INVALID"], [1, "rejected", "PAYLOAD_INVALID"], [2, "verified", null]],
+  );
+  assert.ok(
+    !api.requests.some((r) => r.url.includes(String(oversized["digest"]))),
+    "an oversized payload is not fetched",
+  );
+
+  // Only malformed ones: a verification failure (exit 10 codes), never an exception of the parser.
+  sigManifest([bad, oversized]);
+  await assert.rejects(
+    verifyRemoteImage(ctx),
+    (e) => isDangerzoneError(e, "TLOG_SET_INVALID") && /none of the 2 signatures verified/.test(e.message),
+  );
 });

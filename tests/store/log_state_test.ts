@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DangerzoneError } from "../../src/errors.ts";
 import { verifyCosignSignatures } from "../../src/sigstore/policy.ts";
 import type { VerifiedCosignSignature } from "../../src/sigstore/verifier.ts";
-import { checkRollback, LogStateStore } from "../../src/store/log_state.ts";
+import { checkRollback, LogStateStore, needsInstalledTime } from "../../src/store/log_state.ts";
 import {
   type VerifiedBundleSignature,
   verifyCosignBundleSignature,
@@ -145,5 +145,69 @@ Deno.test("LogStateStore counts bundle entries per log ID, beside legacy signatu
     assert.equal(await state.check([...legacy, bundle]), "up-to-date");
     await state.record([...legacy, bundle]);
     assert.equal(await Deno.readTextFile(state.lastLogIndexPath), "42");
+  });
+});
+
+Deno.test("checkRollback() over Dangerzone's last_log_index alone: another log needs the installed image's time", async () => {
+  await withTempDir(async (dir) => {
+    const w = await world();
+    const shard = createTestKey();
+    const trust = await trustFor(w.publisher, w.rekor, shard);
+    // Exactly as Dangerzone's Python writes it: open(..., "w").write(str(log_index)), no newline.
+    await Deno.mkdir(`${dir}/signatures`, { mode: 0o755 });
+    await Deno.writeTextFile(`${dir}/signatures/last_log_index`, "1000", { mode: 0o644 });
+    const store = new LogStateStore(dir, { legacyLogId: w.rekor.spkiSha256 });
+    const state = await store.read();
+    const inShard = async (integratedTime: number) =>
+      (await verifyCosignSignatures(
+        entriesOf(await craftEntry({ setSigner: shard, logIndex: 0, integratedTime })),
+        trust,
+        { digest: w.digest },
+      )).verified;
+    const old = await inShard(1_600_000_000);
+    const options = { legacyLogId: w.rekor.spkiSha256 };
+    assert.equal(needsInstalledTime(state, old, options), true);
+    assert.equal(needsInstalledTime(state, await verified({ logIndex: 1001 }), options), false);
+    // No time for what is installed: an entry in another log proves nothing, whatever its time.
+    assert.throws(() => checkRollback(state, old, options), isRollback);
+    const late = await inShard(2_000_000_000);
+    assert.throws(() => checkRollback(state, late, options), isRollback);
+    assert.throws(
+      () => checkRollback(state, old, { ...options, installedTime: { unknown: "no runtime" } }),
+      (e) => isRollback(e) && e instanceof Error && /signed is unknown \(no runtime\)/.test(e.message),
+    );
+    // With the installed image's signed time: older is refused, later is newer.
+    const installedTime = { integratedTime: 1_700_000_000 };
+    assert.throws(() => checkRollback(state, old, { ...options, installedTime }), isRollback);
+    assert.equal(checkRollback(state, await inShard(1_800_000_000), { ...options, installedTime }), "newer");
+    // The legacy log's own index still decides without any time.
+    assert.equal(checkRollback(state, await verified({ logIndex: 1001 }), options), "newer");
+    const lower = await verified({ logIndex: 999 });
+    assert.throws(() => checkRollback(state, lower, options), isRollback);
+  });
+});
+
+Deno.test("checkRollback(): a last_log_index above our recorded entry makes that log's time unknown", async () => {
+  await withTempDir(async (dir) => {
+    const w = await world();
+    const shard = createTestKey();
+    const trust = await trustFor(w.publisher, w.rekor, shard);
+    const store = new LogStateStore(dir, { legacyLogId: w.rekor.spkiSha256 });
+    await store.record(await verified({ logIndex: 1000, integratedTime: 1_700_000_000 }));
+    // Dangerzone later installed a newer image and wrote only last_log_index.
+    await Deno.writeTextFile(store.lastLogIndexPath, "2000");
+    const state = await store.read();
+    const candidate = (await verifyCosignSignatures(
+      entriesOf(await craftEntry({ setSigner: shard, logIndex: 0, integratedTime: 1_750_000_000 })),
+      trust,
+      { digest: w.digest },
+    )).verified;
+    const options = { legacyLogId: w.rekor.spkiSha256 };
+    assert.equal(needsInstalledTime(state, candidate, options), true);
+    assert.throws(() => checkRollback(state, candidate, options), isRollback);
+    assert.throws(
+      () => checkRollback(state, candidate, { ...options, installedTime: { integratedTime: 1_760_000_000 } }),
+      isRollback,
+    );
   });
 });

@@ -59,6 +59,7 @@ Deno.test("SignatureStore.write() refuses an empty list", async () => {
 Deno.test("writeFileAtomic() replaces a file whole and leaves no temp file", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/sub/f.json`;
+    await Deno.mkdir(`${dir}/sub`); // its callers create (and check) the directory: ensureOwnDirectory()
     await writeFileAtomic(path, new TextEncoder().encode("old"));
     await writeFileAtomic(path, new TextEncoder().encode("new"));
     assert.equal(await Deno.readTextFile(path), "new");
@@ -158,6 +159,7 @@ Deno.test("SignatureStore.readUntrustedBundles() refuses a damaged bundle file w
     const store = new SignatureStore(dir);
     const keyFileSha = w.trust.publicKey.fileSha256 ?? "";
     const path = store.bundlesPathFor(keyFileSha, w.digest);
+    await Deno.mkdir(`${store.signaturesDir}/${keyFileSha}`, { recursive: true });
     for (const bad of ["{}", "[1]", '[{"a":1,"a":2}]', "[{}] x"]) {
       await writeFileAtomic(path, new TextEncoder().encode(bad));
       await assert.rejects(
