@@ -23,6 +23,7 @@ import {
   type SigstoreTrustedRoot,
 } from "../sigstore/trusted_root.ts";
 import { resolveDataDir } from "../store/data_dir.ts";
+import { storedTrustedRoot, storedTrustedRootFile } from "../tuf/stored_trusted_root.ts";
 import type { UpdateContext } from "../update/context.ts";
 import { type CommonOptions, DEFAULT_IMAGE } from "./common.ts";
 import type { Output } from "./output.ts";
@@ -44,13 +45,16 @@ export async function buildUpdateContext(options: CommonOptions, out: Output): P
   const publicKey = options.pubkey === undefined
     ? await pinnedPublisherKey()
     : await loadPublicKeyFile(options.pubkey);
+  const dataDir = resolveDataDir({ dataDir: options.dataDir });
   const rekorKeys = await loadRekorKeyring({
     rekorKeyFile: options.rekorKey,
     trustedRootFile: options.trustedRoot,
+    storedTrustedRootFile: await storedTrustedRootFile(dataDir),
   });
-  const trustedRoot = options.trustedRoot === undefined ? undefined : await trustedRootFrom(options);
+  const trustedRoot = options.trustedRoot === undefined
+    ? await storedTrustedRoot(dataDir)
+    : await trustedRootFrom(options);
   const registry = await registryClientFrom(options, out);
-  const dataDir = resolveDataDir({ dataDir: options.dataDir });
   let runtime: Promise<ContainerRuntime> | undefined;
   out.debugLine(
     `image ${image.format()}; key sha256:${publicKey.fileSha256 ?? publicKey.spkiSha256}; ` +
@@ -78,9 +82,14 @@ export async function buildUpdateContext(options: CommonOptions, out: Output): P
   };
 }
 
-/** The trusted root named by `--trusted-root`, validated, or the embedded production root. */
+/**
+ * The trusted root named by `--trusted-root`, validated; else the one `trust-root update` stored in
+ * the data directory; else the embedded production root.
+ */
 export async function trustedRootFrom(options: CommonOptions): Promise<SigstoreTrustedRoot> {
-  if (options.trustedRoot === undefined) return productionTrustedRoot();
+  if (options.trustedRoot === undefined) {
+    return (await storedTrustedRoot(resolveDataDir({ dataDir: options.dataDir }))) ?? productionTrustedRoot();
+  }
   const bytes = await readFileBounded(options.trustedRoot, {
     limit: MAX_TRUSTED_ROOT_BYTES,
     tooLargeCode: "TRUST_ROOT_INVALID",

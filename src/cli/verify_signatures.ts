@@ -12,6 +12,8 @@ import { MAX_SIGNATURE_LIST_BYTES, parseSignatureList } from "../sigstore/cosign
 import { loadPublicKeyFile, pinnedPublisherKey, type PublicKey } from "../sigstore/keys.ts";
 import { requireVerified, type SignatureResult, verifyCosignSignatures } from "../sigstore/policy.ts";
 import { loadRekorKeyring } from "../sigstore/rekor_keys.ts";
+import { resolveDataDir } from "../store/data_dir.ts";
+import { storedTrustedRootFile } from "../tuf/stored_trusted_root.ts";
 import { readFileBounded } from "../read_bounded.ts";
 import type { CommonOptions } from "./common.ts";
 import type { Output } from "./output.ts";
@@ -47,6 +49,7 @@ export async function verifySignaturesCommand(
   const rekorKeys = await loadRekorKeyring({
     rekorKeyFile: options.rekorKey,
     trustedRootFile: options.trustedRoot,
+    storedTrustedRootFile: await storedTrustedRootFile(resolveDataDir({ dataDir: options.dataDir })),
   });
   const untrustedList = await readFileBounded(options.signatures, {
     limit: MAX_SIGNATURE_LIST_BYTES,

@@ -4,7 +4,7 @@
  *
  * Where they come from, in order: `--rekor-key` and/or `--trusted-root` when given (both count);
  * otherwise the file named by `SIGSTORE_REKOR_PUBLIC_KEY` (as Dangerzone documents), otherwise the
- * pinned production key.
+ * trusted root `trust-root update` stored in the data directory, otherwise the pinned production key.
  *
  * @module
  */
@@ -57,6 +57,8 @@ export interface LoadRekorKeyringOptions {
   rekorKeyFile?: string | undefined;
   /** `--trusted-root FILE`: its `tlogs` keys are used. */
   trustedRootFile?: string | undefined;
+  /** The trusted root `trust-root update` stored (`storedTrustedRootFile()` of `src/tuf/`): replaces the pinned key. */
+  storedTrustedRootFile?: string | undefined;
   /** Environment lookup (default `Deno.env.get`), for `SIGSTORE_REKOR_PUBLIC_KEY`. */
   env?: (name: string) => string | undefined;
 }
@@ -76,19 +78,27 @@ export async function loadRekorKeyring(options: LoadRekorKeyringOptions = {}): P
     keys.push(unbounded(await loadPublicKeyFile(options.rekorKeyFile), options.rekorKeyFile));
   }
   if (options.trustedRootFile !== undefined) {
-    const bytes = await readFileBounded(options.trustedRootFile, {
-      limit: 1024 * 1024,
-      tooLargeCode: "TRUST_ROOT_INVALID",
-      what: "trusted root",
-    });
-    keys.push(...await rekorKeysFromTrustedRoot(bytes, options.trustedRootFile));
+    keys.push(...await rekorKeysFromTrustedRootFile(options.trustedRootFile));
   }
   if (keys.length > 0) return new RekorKeyring(keys);
   const envPath = (options.env ?? ((n) => Deno.env.get(n)))("SIGSTORE_REKOR_PUBLIC_KEY");
   if (envPath !== undefined && envPath !== "") {
     return new RekorKeyring([unbounded(await loadPublicKeyFile(envPath), envPath)]);
   }
+  // the trusted root `trust-root update` verified through TUF replaces the pinned key
+  if (options.storedTrustedRootFile !== undefined) {
+    return new RekorKeyring(await rekorKeysFromTrustedRootFile(options.storedTrustedRootFile));
+  }
   return await pinnedRekorKeyring();
+}
+
+async function rekorKeysFromTrustedRootFile(path: string): Promise<RekorKey[]> {
+  const bytes = await readFileBounded(path, {
+    limit: 1024 * 1024,
+    tooLargeCode: "TRUST_ROOT_INVALID",
+    what: "trusted root",
+  });
+  return await rekorKeysFromTrustedRoot(bytes, path);
 }
 
 /** A keyring holding only the pinned production Rekor key. */
