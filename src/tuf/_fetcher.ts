@@ -112,20 +112,18 @@ export class TufFetcher implements Fetcher {
     }
     clearTimeout(timer);
     this.#options.onLog?.(`GET ${url} -> ${response.status}`);
-    if (response.status === 403 || response.status === 404) {
-      await response.body?.cancel();
-      // tuf-js ends the root walk on exactly this error: the newest root was reached
-      throw new DownloadHTTPError(`${name}: HTTP ${response.status}`, response.status);
-    }
     if (!response.ok || response.body === null) {
       await response.body?.cancel();
-      throw new DangerzoneError(
+      const failure = new DangerzoneError(
         "TUF_HTTP",
         `the TUF repository answered HTTP ${response.status} for ${name}`,
-        {
-          hint: "check --tuf-url and try again later",
-        },
+        { hint: "check --tuf-url and try again later; nothing was changed" },
       );
+      if (response.status !== 403 && response.status !== 404) throw failure;
+      // tuf-js ends the root walk on exactly this error class (the newest root was reached);
+      // elsewhere it is a failure, recognised by its message
+      this.#lastFailure = failure;
+      throw new DownloadHTTPError(failure.message, response.status);
     }
     const declared = Number(response.headers.get("content-length") ?? "NaN");
     if (Number.isFinite(declared) && declared > maxLength) {

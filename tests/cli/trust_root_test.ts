@@ -348,3 +348,14 @@ Deno.test("trust-root show --json reports the embedded roots when nothing was up
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("trust-root update exits 12 when the repository lacks a file TUF needs (404), and changes nothing", async () => {
+  await using env = await updatedOnce();
+  env.repo.publish(ROOT_B, { version: 3 });
+  env.repo.files.delete("/3.snapshot.json");
+  const before = await snapshotDir(env.dataDir);
+  const r = await env.update();
+  assert.equal(r.code, 12, r.stderr);
+  oneErrorLine(r.stderr, /answered HTTP 404 for 3.snapshot.json/);
+  assert.deepEqual(await snapshotDir(env.dataDir), before);
+});
