@@ -114,10 +114,10 @@ export class TestTufRepo {
     this.rootVersion += 1;
     const signed = {
       _type: "root",
-      spec_version: "1.0.31",
+      "spec_version": "1.0.31",
       version: this.rootVersion,
       expires: options.expires ?? inDays(365),
-      consistent_snapshot: true,
+      "consistent_snapshot": true,
       keys,
       roles: {
         root: { keyids: next.root.map((k) => k.id), threshold: next.rootThreshold },
@@ -159,7 +159,7 @@ export class TestTufRepo {
     const declared = options.declaredTarget ?? target;
     const targets = signMetadata("targets", {
       _type: "targets",
-      spec_version: "1.0.31",
+      "spec_version": "1.0.31",
       version: tv,
       expires: options.expires?.targets ?? inDays(30),
       targets: { "trusted_root.json": { length: declared.length, hashes: { sha256: sha256(declared) } } },
@@ -168,7 +168,7 @@ export class TestTufRepo {
     this.files.set(`/targets/${sha256(declared)}.trusted_root.json`, target);
     const snapshot = signMetadata("snapshot", {
       _type: "snapshot",
-      spec_version: "1.0.31",
+      "spec_version": "1.0.31",
       version: sv,
       expires: options.expires?.snapshot ?? inDays(30),
       meta: { "targets.json": { version: tv } },

@@ -15,9 +15,8 @@ import { TestTufRepo } from "./_tuf_repo.ts";
 
 const HISTORY = new URL("../testdata/vectors/sigstore-root-signing/metadata/root_history/", import.meta.url);
 const rootBytes = (v: number) => Deno.readFile(new URL(`${v}.root.json`, HISTORY));
-// deno-lint-ignore no-explicit-any -- the model's fromJSON takes its own JSON type
 const parseRoot = async (v: number) =>
-  Metadata.fromJSON(MetadataKind.Root, JSON.parse(new TextDecoder().decode(await rootBytes(v))) as any);
+  Metadata.fromJSON(MetadataKind.Root, JSON.parse(new TextDecoder().decode(await rootBytes(v))));
 
 Deno.test("real Sigstore roots 1..15: each is signed by a threshold of the previous root's keys and of its own", async () => {
   let trusted = await parseRoot(1);
@@ -78,7 +77,9 @@ Deno.test("trust-root update walks the real chain 1 -> 15 with tuf-js, then refu
       /^error: TUF verification .* failed \(expired metadata: freeze attack\?\): Final root.json is expired/,
     );
     assert.deepEqual(
-      [...Deno.readDirSync(join(dataDir, "tuf"))].filter((e) => e.name !== "dangerzone-image.lock"),
+      (await Array.fromAsync(Deno.readDir(join(dataDir, "tuf")))).filter((e) =>
+        e.name !== "dangerzone-image.lock"
+      ),
       [],
     );
   } finally {
