@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { runCli } from "../_helpers/cli.ts";
 import { freePort } from "../_helpers/ports.ts";
+import { startSocks5Server } from "../_helpers/socks5_server.ts";
 import { inDays, TestTufRepo, tufKey } from "../tuf/_tuf_repo.ts";
 
 const TESTDATA = new URL("../testdata/vectors/", import.meta.url);
@@ -358,4 +359,82 @@ Deno.test("trust-root update exits 12 when the repository lacks a file TUF needs
   assert.equal(r.code, 12, r.stderr);
   oneErrorLine(r.stderr, /answered HTTP 404 for 3.snapshot.json/);
   assert.deepEqual(await snapshotDir(env.dataDir), before);
+});
+
+const DZ = testdata("dangerzone/tests/assets/");
+const DZ_DIGEST = "sha256:fa948726aac29a6ac49f01ec8fbbac18522b35b2491fdf716236a0b3502a2ca7";
+const DZ_SIGS = `${DZ}signatures/valid/95b432860b272938246b10e1cfc89a24e1db352b3aebaa799c4284c42c46bd95/${
+  DZ_DIGEST.slice(7)
+}.json`;
+const CUSTOM = testdata("sigstore-conformance/test/assets/bundle-verify/intoto-with-custom-trust-root/");
+const BEACON =
+  "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+
+Deno.test("the trusted root trust-root update stored replaces the embedded one for legacy signatures and bundles; flags and SIGSTORE_REKOR_PUBLIC_KEY still win", async () => {
+  await using env = await updatedOnce();
+  const legacy = (...extra: string[]) =>
+    runCli([
+      "verify-signatures",
+      "--signatures",
+      DZ_SIGS,
+      "--digest",
+      DZ_DIGEST,
+      "--pubkey",
+      `${DZ}test.pub.key`,
+      "--data-dir",
+      env.dataDir,
+      ...extra,
+    ]);
+  const bundle = (...extra: string[]) =>
+    runCli([
+      "verify-bundle",
+      "--bundle",
+      `${CUSTOM}bundle.sigstore.json`,
+      "--certificate-identity",
+      BEACON,
+      "--certificate-oidc-issuer",
+      "https://token.actions.githubusercontent.com",
+      "--data-dir",
+      env.dataDir,
+      ...extra,
+      `${CUSTOM}artifact`,
+    ]);
+  // stored: the production root (A) -> the production Rekor log verifies, the custom-root bundle does not
+  assert.equal((await legacy()).code, 0);
+  assert.equal((await bundle()).code, 10);
+
+  env.repo.publish(ROOT_B);
+  assert.equal((await env.update()).code, 0);
+  // stored: the custom root (B) -> its Rekor key replaces the pinned one, and it verifies the bundle
+  const refused = await legacy();
+  assert.equal(refused.code, 10, refused.stderr);
+  const verified = await bundle("--json");
+  assert.equal(verified.code, 0, verified.stderr);
+  assert.match(JSON.parse(verified.stdout).trustedRoot, /tuf\/trusted_root\.json$/);
+  // precedence: --trusted-root, --rekor-key and SIGSTORE_REKOR_PUBLIC_KEY over the stored root
+  const prodRoot = testdata("sigstore-root-signing/targets/trusted_root.json");
+  const rekorPub = testdata("sigstore-root-signing/targets/rekor.pub");
+  assert.equal((await legacy("--trusted-root", prodRoot)).code, 0);
+  assert.equal((await legacy("--rekor-key", rekorPub)).code, 0);
+  const env2 = await runCli(
+    ["verify-signatures", "--signatures", DZ_SIGS, "--digest", DZ_DIGEST, "--pubkey", `${DZ}test.pub.key`],
+    { env: { SIGSTORE_REKOR_PUBLIC_KEY: rekorPub, DANGERZONE_DATA_DIR: env.dataDir } },
+  );
+  assert.equal(env2.code, 0, env2.stderr);
+  assert.equal((await bundle("--trusted-root", prodRoot)).code, 10);
+});
+
+Deno.test("trust-root update goes through --proxy (SOCKS5, as for Tor) like registry traffic", async () => {
+  await using env = await updatedOnce();
+  const socks = startSocks5Server();
+  try {
+    env.repo.publish(ROOT_B);
+    const r = await env.update("--proxy", `socks5h://127.0.0.1:${socks.port}`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(socks.targets.length > 0, "no connection went through the proxy");
+    assert.ok(socks.targets.every((t) => t === new URL(env.server.url).host), socks.targets.join(","));
+    assert.deepEqual(await env.stored(), ROOT_B);
+  } finally {
+    await socks.close();
+  }
 });
