@@ -9,6 +9,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import { runCli } from "../_helpers/cli.ts";
 import { freePort } from "../_helpers/ports.ts";
 import { startSocks5Server } from "../_helpers/socks5_server.ts";
+import { createTestCertificates } from "../_helpers/tls.ts";
 import { inDays, TestTufRepo, tufKey } from "../tuf/_tuf_repo.ts";
 
 const TESTDATA = new URL("../testdata/vectors/", import.meta.url);
@@ -436,5 +437,29 @@ Deno.test("trust-root update goes through --proxy (SOCKS5, as for Tor) like regi
     assert.deepEqual(await env.stored(), ROOT_B);
   } finally {
     await socks.close();
+  }
+});
+
+Deno.test("trust-root update over TLS trusts --ca-cert like registry traffic, and exits 12 without it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const certs = await createTestCertificates(dir);
+    const repo = new TestTufRepo();
+    repo.publish(ROOT_A);
+    await using server = repo.serve({
+      cert: await Deno.readTextFile(certs.certFile),
+      key: await Deno.readTextFile(certs.keyFile),
+    });
+    const rootFile = join(dir, "root.json");
+    await Deno.writeFile(rootFile, repo.rootBytes);
+    const args = ["trust-root", "update", "--tuf-url", server.url, "--tuf-root", rootFile, "--data-dir", dir];
+    const untrusted = await runCli(args);
+    assert.equal(untrusted.code, 12, untrusted.stderr);
+    oneErrorLine(untrusted.stderr, /cannot reach the TUF repository/);
+    const trusted = await runCli([...args, "--ca-cert", certs.caCertFile]);
+    assert.equal(trusted.code, 0, trusted.stderr);
+    assert.deepEqual(await Deno.readFile(join(dir, "tuf", "trusted_root.json")), ROOT_A);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -76,6 +76,8 @@ export class TestTufRepo {
   readonly files = new Map<string, Uint8Array>();
   /** Paths answered with an endless body. */
   readonly endless = new Set<string>();
+  /** Paths answered with headers and then no bytes until the client gives up (at most 10 s). */
+  readonly stalled = new Set<string>();
   /** Every path requested. */
   readonly requested: string[] = [];
   keys: RootKeys;
@@ -188,9 +190,10 @@ export class TestTufRepo {
     );
   }
 
-  /** Serves the files on 127.0.0.1; the URL ends with `/`. */
-  serve(): { url: string; close: () => Promise<void> } & AsyncDisposable {
-    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+  /** Serves the files on 127.0.0.1 (over TLS with `tls`); the URL ends with `/`. */
+  serve(tls?: { cert: string; key: string }): { url: string; close: () => Promise<void> } & AsyncDisposable {
+    const listen = { hostname: "127.0.0.1", port: 0, onListen() {}, ...(tls ?? {}) };
+    const server = Deno.serve(listen, (req) => {
       const path = new URL(req.url).pathname;
       this.requested.push(path);
       if (this.endless.has(path)) {
@@ -206,12 +209,26 @@ export class TestTufRepo {
           }),
         );
       }
+      if (this.stalled.has(path)) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        return new Response(
+          new ReadableStream({
+            start(c) {
+              timer = setTimeout(() => c.close(), 10_000);
+            },
+            cancel() {
+              clearTimeout(timer);
+            },
+          }),
+        );
+      }
       const body = this.files.get(path);
       return body === undefined ? new Response("not found", { status: 404 }) : new Response(body.slice());
     });
     const close = async () => {
       await server.shutdown();
     };
-    return { url: `http://127.0.0.1:${server.addr.port}/`, close, [Symbol.asyncDispose]: close };
+    const scheme = tls === undefined ? "http" : "https";
+    return { url: `${scheme}://127.0.0.1:${server.addr.port}/`, close, [Symbol.asyncDispose]: close };
   }
 }
