@@ -79,6 +79,8 @@ async function update(dataDir: string, options: TrustRootCliOptions, out: Output
     });
     caCerts.push(new TextDecoder().decode(pem));
   }
+  // loaded only for update: `show` and `export-rekor-key` never load the TUF client
+  const { updateTrustRoot } = await import("../tuf/update.ts");
   const result = await updateTrustRoot(dataDir, {
     tufUrl: options.tufUrl,
     tufRootFile: options.tufRoot,

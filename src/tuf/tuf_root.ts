@@ -1,10 +1,11 @@
 /**
- * A TUF root's facts for display: version, expiry, the root role's threshold and keys. Parsing goes
- * through `@tufjs/models`, the same model `tuf-js` verifies with.
+ * A TUF root's facts for display: version, expiry, the root role's threshold and keys. The root read
+ * here is already trusted (the embedded one, or one the TUF client verified and cached): this is
+ * display, not verification, so it reads the few fields itself and needs no TUF library (which reads
+ * the environment when loaded, and `show` must work under narrow permissions).
  *
  * @module
  */
-import { Metadata, MetadataKind } from "@tufjs/models";
 import { DangerzoneError } from "../errors.ts";
 
 /** What `trust-root show` and `update` report about a TUF root. */
@@ -24,7 +25,7 @@ export interface TufRootInfo {
 }
 
 /**
- * Parses a TUF root.json (already trusted: the cache or the embedded root) for display.
+ * Reads a trusted TUF root.json's facts for display.
  *
  * @example
  * ```ts
@@ -39,25 +40,42 @@ export function describeTufRoot(
   source: TufRootInfo["source"],
   now: Date = new Date(),
 ): TufRootInfo {
+  const invalid = (cause?: unknown) =>
+    new DangerzoneError("TUF_VERIFICATION_FAILED", `the ${source} TUF root is not a valid TUF root.json`, {
+      cause,
+      hint: "pass a root.json of the TUF repository with --tuf-root",
+    });
+  let doc: unknown;
   try {
-    const root = Metadata.fromJSON(MetadataKind.Root, JSON.parse(new TextDecoder().decode(bytes)));
-    const role = root.signed.roles[MetadataKind.Root];
-    return {
-      source,
-      version: root.signed.version,
-      expires: new Date(root.signed.expires).toISOString(),
-      expired: root.signed.isExpired(now),
-      rootThreshold: role?.threshold ?? 0,
-      rootKeys: role?.keyIDs.length ?? 0,
-    };
+    doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch (cause) {
-    throw new DangerzoneError(
-      "TUF_VERIFICATION_FAILED",
-      `the ${source} TUF root is not a valid TUF root.json`,
-      {
-        cause,
-        hint: "pass a root.json of the TUF repository with --tuf-root",
-      },
-    );
+    throw invalid(cause);
   }
+  const signed = field(doc, "signed");
+  const version = field(signed, "version");
+  const expires = field(signed, "expires");
+  const role = field(field(signed, "roles"), "root");
+  const threshold = field(role, "threshold");
+  const keyids = field(role, "keyids");
+  const expiry = typeof expires === "string" ? new Date(expires) : new Date(NaN);
+  if (
+    field(signed, "_type") !== "root" || !Number.isSafeInteger(version) || typeof version !== "number" ||
+    version < 1 || Number.isNaN(expiry.getTime()) || typeof threshold !== "number" || !Array.isArray(keyids)
+  ) {
+    throw invalid();
+  }
+  return {
+    source,
+    version,
+    expires: expiry.toISOString(),
+    expired: expiry.getTime() <= now.getTime(),
+    rootThreshold: threshold,
+    rootKeys: keyids.length,
+  };
+}
+
+function field(x: unknown, name: string): unknown {
+  return typeof x === "object" && x !== null && !Array.isArray(x)
+    ? (x as Record<string, unknown>)[name]
+    : undefined;
 }

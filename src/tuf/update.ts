@@ -13,7 +13,6 @@
  * @module
  */
 import { join } from "node:path";
-import { Updater } from "tuf-js";
 import { DangerzoneError, isDangerzoneError } from "../errors.ts";
 import { toHex } from "../oci/digest.ts";
 import { readFileBounded } from "../read_bounded.ts";
@@ -91,6 +90,7 @@ export async function updateTrustRoot(
   options: UpdateTrustRootOptions = {},
 ): Promise<TrustRootUpdate> {
   const url = parseTufUrl(options.tufUrl ?? DEFAULT_TUF_URL);
+  requireEnvAccess();
   const cacheDir = tufCacheDir(dataDir, url);
   await Deno.mkdir(tufDir(dataDir), { recursive: true });
   return await withStoreLock(dataDir, async () => {
@@ -142,6 +142,18 @@ export async function updateTrustRoot(
       await Deno.remove(staging, { recursive: true }).catch(() => {});
     }
   });
+}
+
+/**
+ * `tuf-js` and its dependencies (`debug`, `minimatch`) enumerate the environment when they load;
+ * under a narrow `--allow-env` that fails deep inside them. Say so in one line instead.
+ */
+function requireEnvAccess(): void {
+  if (Deno.permissions.querySync({ name: "env" }).state !== "granted") {
+    throw new DangerzoneError("CONFIG_INVALID", "trust-root update needs access to the whole environment", {
+      hint: "run it with --allow-env (its TUF library reads environment variables when it loads)",
+    });
+  }
 }
 
 /** `--tuf-url`: https, or plain http to a loopback host only; always ends with `/`. */
@@ -221,6 +233,8 @@ async function runUpdater(
   const targetDir = join(staging, "targets");
   await Deno.mkdir(targetDir);
   try {
+    // loaded here: tuf-js and its dependencies read the environment when loaded (requireEnvAccess)
+    const { Updater } = await import("tuf-js");
     const updater = new Updater({
       metadataBaseUrl: url.href,
       targetBaseUrl: new URL("targets/", url).href,

@@ -463,3 +463,33 @@ Deno.test("trust-root update over TLS trusts --ca-cert like registry traffic, an
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("trust-root under narrow permissions: show needs only reads; update names the --allow-env it needs in one line", async () => {
+  const repo = new TestTufRepo();
+  repo.publish(ROOT_A);
+  await using server = repo.serve();
+  const dir = await Deno.makeTempDir();
+  try {
+    const show = await runCli(["trust-root", "show", "--data-dir", dir], {
+      permissions: [`--allow-read=${dir}`],
+    });
+    assert.equal(show.code, 0, show.stderr);
+    assert.match(show.stdout, /TUF root: v15 \(embedded\)/);
+    const rootFile = join(dir, "root.json");
+    await Deno.writeFile(rootFile, repo.rootBytes);
+    const args = ["trust-root", "update", "--tuf-url", server.url, "--tuf-root", rootFile, "--data-dir", dir];
+    const narrow = [
+      `--allow-read=${dir},/etc/os-release,/usr/lib/os-release`,
+      `--allow-write=${dir}`,
+      "--allow-net=127.0.0.1",
+      "--allow-sys=hostname",
+    ];
+    const noEnv = await runCli(args, { permissions: narrow });
+    assert.equal(noEnv.code, 2, noEnv.stderr);
+    oneErrorLine(noEnv.stderr, /trust-root update needs access to the whole environment.*--allow-env/);
+    const ok = await runCli(args, { permissions: [...narrow, "--allow-env"] });
+    assert.equal(ok.code, 0, ok.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
