@@ -46,17 +46,21 @@ Deno.test("the embedded TUF root is the real root 15, byte for byte", async () =
   assert.equal(describeTufRoot(await rootBytes(15), "embedded").version, 15);
 });
 
-Deno.test("trust-root update walks the real chain 1 -> 15 with tuf-js, then refuses the expired final root", async () => {
+/**
+ * Serves the real roots 2..15 (after `tamper`) and runs `trust-root update` from the real root 1;
+ * returns the CLI result, the paths requested and what the data dir's `tuf/` holds afterwards.
+ */
+async function walkRealChain(tamper: (repo: TestTufRepo) => Promise<void>) {
   const repo = new TestTufRepo();
   repo.files.clear();
   for (let v = 2; v <= 15; v++) repo.files.set(`/${v}.root.json`, await rootBytes(v));
-  repo.publish(new Uint8Array(1)); // a timestamp.json to fetch after the walk (never trusted: the root expired)
+  await tamper(repo);
   await using server = repo.serve();
   const dataDir = await Deno.makeTempDir();
   try {
     const start = join(dataDir, "1.root.json");
     await Deno.writeFile(start, await rootBytes(1));
-    const r = await runCli([
+    const args = [
       "trust-root",
       "update",
       "--tuf-url",
@@ -65,54 +69,39 @@ Deno.test("trust-root update walks the real chain 1 -> 15 with tuf-js, then refu
       start,
       "--data-dir",
       dataDir,
-    ]);
-    // every rotation verified (none refused), the walk ended at 16 (404), and only then the freeze check
-    assert.deepEqual(repo.requested, [
-      ...Array.from({ length: 15 }, (_, i) => `/${i + 2}.root.json`),
-      "/timestamp.json",
-    ]);
-    assert.equal(r.code, 10, r.stderr);
-    assert.match(
-      r.stderr,
-      /^error: TUF verification .* failed \(expired metadata: freeze attack\?\): Final root.json is expired/,
-    );
-    assert.deepEqual(
-      (await Array.fromAsync(Deno.readDir(join(dataDir, "tuf")))).filter((e) =>
-        e.name !== "dangerzone-image.lock"
-      ),
-      [],
-    );
+    ];
+    const r = await runCli(args);
+    const left = (await Array.fromAsync(Deno.readDir(join(dataDir, "tuf")))).map((e) => e.name);
+    return { ...r, requested: repo.requested, left: left.filter((n) => n !== "dangerzone-image.lock") };
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
+}
+
+Deno.test("trust-root update walks the real chain 1 -> 15 with tuf-js, then refuses the expired final root", async () => {
+  // a timestamp.json to fetch after the walk (never trusted: the final root expired)
+  const r = await walkRealChain((repo) => Promise.resolve(repo.publish(new Uint8Array(1))));
+  // every rotation verified (none refused), the walk ended at 16 (404), and only then the freeze check
+  assert.deepEqual(r.requested, [
+    ...Array.from({ length: 15 }, (_, i) => `/${i + 2}.root.json`),
+    "/timestamp.json",
+  ]);
+  assert.equal(r.code, 10, r.stderr);
+  assert.match(
+    r.stderr,
+    /^error: TUF verification .* failed \(expired metadata: freeze attack\?\): Final root.json is expired/,
+  );
+  assert.deepEqual(r.left, []);
 });
 
 Deno.test("trust-root update stops the real chain walk at a tampered root", async () => {
-  const repo = new TestTufRepo();
-  repo.files.clear();
-  for (let v = 2; v <= 15; v++) repo.files.set(`/${v}.root.json`, await rootBytes(v));
-  const nine = JSON.parse(new TextDecoder().decode(await rootBytes(9)));
-  nine.signed.consistent_snapshot = !nine.signed.consistent_snapshot;
-  repo.files.set("/9.root.json", new TextEncoder().encode(JSON.stringify(nine)));
-  await using server = repo.serve();
-  const dataDir = await Deno.makeTempDir();
-  try {
-    const start = join(dataDir, "1.root.json");
-    await Deno.writeFile(start, await rootBytes(1));
-    const r = await runCli([
-      "trust-root",
-      "update",
-      "--tuf-url",
-      server.url,
-      "--tuf-root",
-      start,
-      "--data-dir",
-      dataDir,
-    ]);
-    assert.equal(r.code, 10, r.stderr);
-    assert.match(r.stderr, /signatures below threshold/);
-    assert.equal(repo.requested.at(-1), "/9.root.json");
-  } finally {
-    await Deno.remove(dataDir, { recursive: true });
-  }
+  const r = await walkRealChain(async (repo) => {
+    const nine = JSON.parse(new TextDecoder().decode(await rootBytes(9)));
+    nine.signed.consistent_snapshot = !nine.signed.consistent_snapshot;
+    repo.files.set("/9.root.json", new TextEncoder().encode(JSON.stringify(nine)));
+  });
+  assert.equal(r.code, 10, r.stderr);
+  assert.match(r.stderr, /signatures below threshold/);
+  assert.equal(r.requested.at(-1), "/9.root.json");
+  assert.deepEqual(r.left, []);
 });
