@@ -10,7 +10,6 @@ import { resolveDataDir } from "../store/data_dir.ts";
 import { writeFileAtomic } from "../store/_atomic_write.ts";
 import { rekorKeyPems, type RekorKeySelection } from "../tuf/rekor_key_pem.ts";
 import { type TrustRootStatus, trustRootStatus } from "../tuf/show.ts";
-import { updateTrustRoot } from "../tuf/update.ts";
 import { trustedRootFrom } from "./_context.ts";
 import type { CommonOptions } from "./common.ts";
 import type { Output } from "./output.ts";
