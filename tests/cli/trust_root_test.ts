@@ -234,7 +234,7 @@ Deno.test("trust-root update exits 12 for an unreachable repository and changes 
   assert.deepEqual(await snapshotDir(env.dataDir), before);
 });
 
-Deno.test("trust-root update refuses plain http to a non-loopback host and a custom URL without --tuf-root", async () => {
+Deno.test("trust-root refuses plain http to a non-loopback host, a custom URL without --tuf-root, stray options and unknown actions", async () => {
   const dataDir = await Deno.makeTempDir();
   try {
     const http = await runCli([
@@ -257,6 +257,12 @@ Deno.test("trust-root update refuses plain http to a non-loopback host and a cus
     ]);
     assert.equal(noRoot.code, 2, noRoot.stderr);
     oneErrorLine(noRoot.stderr, /no trusted TUF root for .*--tuf-root/);
+    const stray = await runCli(["trust-root", "show", "--tuf-url", "https://x.test/", "--data-dir", dataDir]);
+    assert.equal(stray.code, 2, stray.stderr);
+    oneErrorLine(stray.stderr, /--tuf-url does not apply to trust-root show/);
+    const unknown = await runCli(["trust-root", "rotate", "--data-dir", dataDir]);
+    assert.equal(unknown.code, 2, unknown.stderr);
+    oneErrorLine(unknown.stderr, /unknown trust-root action 'rotate'/);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }

@@ -78,6 +78,8 @@ export class TestTufRepo {
   readonly endless = new Set<string>();
   /** Paths answered with headers and then no bytes until the client gives up (at most 10 s). */
   readonly stalled = new Set<string>();
+  /** Paths whose response headers come only after 2 s. */
+  readonly slowHeaders = new Set<string>();
   /** Every path requested. */
   readonly requested: string[] = [];
   keys: RootKeys;
@@ -193,9 +195,10 @@ export class TestTufRepo {
   /** Serves the files on 127.0.0.1 (over TLS with `tls`); the URL ends with `/`. */
   serve(tls?: { cert: string; key: string }): { url: string; close: () => Promise<void> } & AsyncDisposable {
     const listen = { hostname: "127.0.0.1", port: 0, onListen() {}, ...(tls ?? {}) };
-    const server = Deno.serve(listen, (req) => {
+    const server = Deno.serve(listen, async (req) => {
       const path = new URL(req.url).pathname;
       this.requested.push(path);
+      if (this.slowHeaders.has(path)) await new Promise((resolve) => setTimeout(resolve, 2_000));
       if (this.endless.has(path)) {
         const chunk = new Uint8Array(64 * 1024).fill(0x20);
         let sent = 0;

@@ -63,6 +63,18 @@ Deno.test("updateTrustRoot() gives up on a repository that stalls mid-body (TUF_
   });
 });
 
+Deno.test("updateTrustRoot() gives up on a repository that sends no response headers in time", async () => {
+  await withRepo(async (repo, url, dataDir, rootFile) => {
+    repo.slowHeaders.add("/2.root.json");
+    await assert.rejects(
+      updateTrustRoot(dataDir, { tufUrl: url, tufRootFile: rootFile, network: { env: {} }, timeoutMs: 300 }),
+      (err) =>
+        isDangerzoneError(err, "TUF_UNREACHABLE") &&
+        /did not answer for 2.root.json within 0.3 s/.test(err.message),
+    );
+  });
+});
+
 Deno.test("updateTrustRoot() refuses a target that is not a valid trusted root, after TUF verified it", async () => {
   await withRepo(async (repo, url, dataDir, rootFile) => {
     repo.publish(
