@@ -152,6 +152,22 @@ export function buildProgram(
         .requiredOption("--digest <sha256:hex>", "the image manifest digest the signatures must cover")
         .option("--reference <repo>", "enforce this signed docker-reference (otherwise only reported)"),
   );
+  command(
+    "trust-root",
+    "Sigstore trust material through TUF: update (verify and store trusted_root.json), show, export-rekor-key.",
+    "dangerzone-image trust-root update && dangerzone-image trust-root export-rekor-key --output rekor.pub",
+    async (a, o, out) => (await import("./src/cli/trust_root.ts")).trustRootCommand(a, o, out),
+    (c) =>
+      c.argument("<action>", "update | show | export-rekor-key")
+        .option("--tuf-url <url>", "update: TUF repository (default https://tuf-repo-cdn.sigstore.dev)")
+        .option(
+          "--tuf-root <file>",
+          "update: initial trusted TUF root.json (default: data dir cache, else embedded)",
+        )
+        .option("--output <file>", "export-rekor-key: write the PEM here instead of stdout")
+        .option("--log-id <hex>", "export-rekor-key: the transparency log with this log ID")
+        .option("--all", "export-rekor-key: every transparency log's key"),
+  );
   return program;
 }
 

@@ -50,6 +50,11 @@ export type ErrorCode =
   | "CERTIFICATE_INVALID"
   | "TRUST_ROOT_INVALID"
   | "ATTESTATION_INVALID"
+  // TUF (trust-root update): a repository that fails TUF's checks (10) or cannot be reached (12)
+  | "TUF_VERIFICATION_FAILED"
+  | "TUF_RESPONSE_TOO_LARGE"
+  | "TUF_UNREACHABLE"
+  | "TUF_HTTP"
   // policy (cryptography fine, but not what we trust)
   | "POLICY_DIGEST_MISMATCH"
   | "POLICY_REFERENCE_MISMATCH"
@@ -164,6 +169,8 @@ export function exitCodeFor(code: ErrorCode): ExitCodeValue {
     case "SIZE_MISMATCH":
     case "SIZE_LIMIT_EXCEEDED":
     case "SHORT_READ":
+    case "TUF_UNREACHABLE":
+    case "TUF_HTTP":
       return ExitCode.REGISTRY;
     case "SIGNATURE_INVALID":
     case "SIGNATURE_MISSING":
@@ -178,6 +185,8 @@ export function exitCodeFor(code: ErrorCode): ExitCodeValue {
     case "CERTIFICATE_INVALID":
     case "TRUST_ROOT_INVALID":
     case "ATTESTATION_INVALID":
+    case "TUF_VERIFICATION_FAILED":
+    case "TUF_RESPONSE_TOO_LARGE":
     case "POLICY_DIGEST_MISMATCH":
     case "POLICY_REFERENCE_MISMATCH":
     case "POLICY_IDENTITY_MISMATCH":

@@ -19,6 +19,7 @@ import { loadPublicKeyFile, pinnedPublisherKey } from "../sigstore/keys.ts";
 import { type SelectedTrust, selectTrust } from "../sigstore/trust_selection.ts";
 import type { SigstoreTrustedRoot } from "../sigstore/trusted_root.ts";
 import { resolveDataDir } from "../store/data_dir.ts";
+import { storedTrustedRootPath } from "../tuf/stored_trusted_root.ts";
 import type { UpdateContext } from "../update/context.ts";
 import { type CommonOptions, deadlineOptions, DEFAULT_IMAGE } from "./common.ts";
 import type { Output } from "./output.ts";
@@ -40,11 +41,12 @@ export async function buildUpdateContext(options: CommonOptions, out: Output): P
   const publicKey = options.pubkey === undefined
     ? await pinnedPublisherKey()
     : await loadPublicKeyFile(options.pubkey);
+  const dataDir = resolveDataDir({ dataDir: options.dataDir });
   const trust = await trustFrom(options);
   const rekorKeys = trust.rekorKeys;
-  const trustedRoot = await trust.trustedRoot();
+  // The embedded root is left to the bundle verifier, which loads it only when a bundle needs it.
+  const trustedRoot = trust.trustedRootRule === "default" ? undefined : await trust.trustedRoot();
   const registry = await registryClientFrom(options, out);
-  const dataDir = resolveDataDir({ dataDir: options.dataDir });
   let runtime: Promise<ContainerRuntime> | undefined;
   out.debugLine(
     `image ${image.format()}; key sha256:${publicKey.fileSha256 ?? publicKey.spkiSha256}; ` +
@@ -74,11 +76,15 @@ export async function buildUpdateContext(options: CommonOptions, out: Output): P
 
 /**
  * The trust of every signature form from `--trusted-root`, `--rekor-key` and
- * `$SIGSTORE_REKOR_PUBLIC_KEY`: {@linkcode selectTrust} documents the order. A trusted root kept in
- * the data directory (`trust-root update`) plugs in here as `selectTrust`'s `defaultTrustedRoot`.
+ * `$SIGSTORE_REKOR_PUBLIC_KEY`, and the trusted root `trust-root update` kept in the data directory:
+ * {@linkcode selectTrust} documents the order.
  */
 export async function trustFrom(options: CommonOptions): Promise<SelectedTrust> {
-  return await selectTrust({ rekorKeyFile: options.rekorKey, trustedRootFile: options.trustedRoot });
+  return await selectTrust({
+    rekorKeyFile: options.rekorKey,
+    trustedRootFile: options.trustedRoot,
+    storedTrustedRootFile: storedTrustedRootPath(resolveDataDir({ dataDir: options.dataDir })),
+  });
 }
 
 /** The bundles' trusted root chosen by {@linkcode trustFrom}. */

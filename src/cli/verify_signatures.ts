@@ -11,8 +11,8 @@ import { parseDigest } from "../oci/digest.ts";
 import { MAX_SIGNATURE_LIST_BYTES, parseSignatureList } from "../sigstore/cosign_signature.ts";
 import { loadPublicKeyFile, pinnedPublisherKey, type PublicKey } from "../sigstore/keys.ts";
 import { requireVerified, type SignatureResult, verifyCosignSignatures } from "../sigstore/policy.ts";
-import { loadRekorKeyring } from "../sigstore/trust_selection.ts";
 import { readFileBounded } from "../read_bounded.ts";
+import { trustFrom } from "./_context.ts";
 import type { CommonOptions } from "./common.ts";
 import { errorLine, type Output } from "./output.ts";
 
@@ -44,10 +44,7 @@ export async function verifySignaturesCommand(
   const publicKey: PublicKey = options.pubkey === undefined
     ? await pinnedPublisherKey()
     : await loadPublicKeyFile(options.pubkey);
-  const rekorKeys = await loadRekorKeyring({
-    rekorKeyFile: options.rekorKey,
-    trustedRootFile: options.trustedRoot,
-  });
+  const rekorKeys = (await trustFrom(options)).rekorKeys;
   const untrustedList = await readFileBounded(options.signatures, {
     limit: MAX_SIGNATURE_LIST_BYTES,
     tooLargeCode: "SIGNATURE_INVALID",

@@ -11,7 +11,7 @@ import { redactedCause } from "./_redact.ts";
 import { type Deadlines, RateWindow, seconds, timeoutError } from "./_deadlines.ts";
 import { apiHost } from "./_hosts.ts";
 import { backoff, isAbort, type RetryPolicy, sleep } from "./_retry.ts";
-import type { TransportRequest, TransportResponse } from "./transport.ts";
+import type { TransportRequest, TransportResponse } from "./_request.ts";
 
 /** Options of {@linkcode Transport.openBlob}. */
 export interface OpenBlobOptions {

@@ -12,6 +12,7 @@ import { DangerzoneError, type ErrorCode } from "../errors.ts";
 import { normalizeRegistry } from "../oci/reference.ts";
 import { RegistryAuth } from "./_auth.ts";
 import { openBlobReader } from "./_blob_reader.ts";
+import type { TransportRequest, TransportResponse } from "./_request.ts";
 import type { BlobReader, OpenBlobOptions } from "./_blob_reader.ts";
 import { discard, errorCode } from "./_body.ts";
 import { apiHost, isLoopback } from "./_hosts.ts";
@@ -39,6 +40,7 @@ import { classifyTlsFailure } from "./_tls_failure.ts";
 import type { CredentialResolver } from "./credentials.ts";
 
 export type { BlobRead, BlobReader, OpenBlobOptions } from "./_blob_reader.ts";
+export type { TransportRequest, TransportResponse } from "./_request.ts";
 export { readLimited } from "./_body.ts";
 export { apiHost, isLoopback } from "./_hosts.ts";
 export { parseRetryAfter, type RetryOptions } from "./_retry.ts";
@@ -77,34 +79,6 @@ export interface TransportOptions {
   maxRangeDiscard?: number;
   /** Receives one redacted line per HTTP exchange (for `--debug`). */
   onLog?: (line: string) => void;
-}
-
-/** One request to a registry. */
-export interface TransportRequest {
-  /** Registry `host[:port]` as in a reference (`docker.io` is mapped to its API host). */
-  registry: string;
-  /** Path starting with `/v2/`, with query; or an absolute URL (e.g. an upload `Location`). */
-  path: string;
-  /** HTTP method (default GET). */
-  method?: "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
-  /** Extra request headers. */
-  headers?: Record<string, string>;
-  /** Request body (bytes, so that retries can resend it). */
-  body?: Uint8Array;
-  /** Token scope, e.g. `repository:foo/bar:pull`. */
-  scope?: string;
-  /** Non-2xx statuses returned to the caller instead of thrown (e.g. 404 for a fallback). */
-  acceptStatus?: readonly number[];
-  /** Aborts the request. */
-  signal?: AbortSignal;
-}
-
-/** A successful response and the final (post-redirect) URL, redacted. */
-export interface TransportResponse {
-  /** The response; the caller must consume or cancel its body. */
-  response: Response;
-  /** The redacted final URL, for messages. */
-  url: string;
 }
 
 const DEFAULT_USER_AGENT = "dangerzone-image";

@@ -8,16 +8,18 @@
  * 2. the Rekor key override, `--rekor-key FILE`, else the file named by `SIGSTORE_REKOR_PUBLIC_KEY` (as
  *    Dangerzone documents): the default root (3 or 4) with its transparency logs replaced by exactly
  *    the override key, so a bundle's SET, checkpoint and inclusion proof must be by that key;
- * 3. the caller's `defaultTrustedRoot` (the hook for a root kept up to date by `trust-root update`);
- * 4. the production root embedded in the program.
+ * 3. the trusted root `trust-root update` verified through TUF and stored in the data directory
+ *    (`storedTrustedRootFile`);
+ * 4. the caller's `defaultTrustedRoot`, else the production root embedded in the program.
  *
  * Legacy `.sig` signatures (a Signed Entry Timestamp each) are verified against the Rekor keyring: the
  * `--rekor-key` key and the `--trusted-root` logs when either is given (both count), else the
- * `SIGSTORE_REKOR_PUBLIC_KEY` key, else the pinned production Rekor key.
+ * `SIGSTORE_REKOR_PUBLIC_KEY` key, else the logs of the stored trusted root, else the pinned production
+ * Rekor key.
  *
  * @module
  */
-import { readFileBounded } from "../read_bounded.ts";
+import { readFileBounded, readOwnFileBounded } from "../read_bounded.ts";
 import { loadPublicKeyFile, type PublicKey } from "./keys.ts";
 import {
   pinnedRekorKeyring,
@@ -43,12 +45,17 @@ export interface TrustSelectionOptions {
   trustedRootFile?: string | undefined;
   /** Environment lookup (default `Deno.env.get`), for `SIGSTORE_REKOR_PUBLIC_KEY`. */
   env?: (name: string) => string | undefined;
+  /**
+   * The trusted root `trust-root update` stored in the data directory (`storedTrustedRootFile()` of
+   * `src/tuf/`), if any: read and validated again here (a file in the data directory is input too).
+   */
+  storedTrustedRootFile?: string | undefined;
   /** The trusted root when nothing overrides it (default: the embedded production root). */
   defaultTrustedRoot?: () => SigstoreTrustedRoot | Promise<SigstoreTrustedRoot>;
 }
 
 /** Which rule chose the bundles' trusted root. */
-export type TrustedRootRule = "trusted-root-file" | "rekor-key-override" | "default";
+export type TrustedRootRule = "trusted-root-file" | "rekor-key-override" | "stored" | "default";
 
 /** The trust every signature form is verified against. */
 export interface SelectedTrust {
@@ -85,13 +92,19 @@ export async function selectTrust(options: TrustSelectionOptions = {}): Promise<
   const override = fileRoot === undefined || options.rekorKeyFile !== undefined
     ? await loadOverride(options)
     : undefined;
+  const storedRoot = fileRoot === undefined && options.storedTrustedRootFile !== undefined
+    ? await readStoredRoot(options.storedTrustedRootFile)
+    : undefined;
   const legacy: RekorKey[] = [];
   if (options.rekorKeyFile !== undefined && override !== undefined) legacy.push(override);
   if (fileRoot !== undefined) legacy.push(...await rekorKeysOfTrustedRoot(fileRoot));
   if (legacy.length === 0 && override !== undefined) legacy.push(override);
+  if (legacy.length === 0 && storedRoot !== undefined) {
+    legacy.push(...await rekorKeysOfTrustedRoot(storedRoot));
+  }
   const rekorKeys = legacy.length > 0 ? new RekorKeyring(legacy) : await pinnedRekorKeyring();
 
-  const defaultRoot = async () => await (options.defaultTrustedRoot ?? productionTrustedRoot)();
+  const defaultRoot = async () => storedRoot ?? await (options.defaultTrustedRoot ?? productionTrustedRoot)();
   let trustedRootRule: TrustedRootRule;
   let build: () => Promise<SigstoreTrustedRoot>;
   if (fileRoot !== undefined) {
@@ -103,6 +116,9 @@ export async function selectTrust(options: TrustSelectionOptions = {}): Promise<
       withRekorKeys(await defaultRoot(), [pinnedLogKey(override.key)], {
         source: `Rekor key ${override.source}`,
       });
+  } else if (storedRoot !== undefined) {
+    trustedRootRule = "stored";
+    build = () => Promise.resolve(storedRoot);
   } else {
     trustedRootRule = "default";
     build = defaultRoot;
@@ -121,6 +137,16 @@ export async function selectTrust(options: TrustSelectionOptions = {}): Promise<
 /** The Rekor keyring of {@linkcode selectTrust}, for callers that verify legacy signatures only. */
 export async function loadRekorKeyring(options: TrustSelectionOptions = {}): Promise<RekorKeyring> {
   return (await selectTrust(options)).rekorKeys;
+}
+
+/** The stored trusted root: a regular file of the data directory (never a link or special file), bounded. */
+async function readStoredRoot(path: string): Promise<SigstoreTrustedRoot | undefined> {
+  const bytes = await readOwnFileBounded(path, {
+    limit: MAX_TRUSTED_ROOT_BYTES,
+    tooLargeCode: "TRUST_ROOT_INVALID",
+    what: "stored trusted root",
+  });
+  return bytes === null ? undefined : parseTrustedRoot(bytes, { source: path });
 }
 
 /** The Rekor key override: `--rekor-key`, else `$SIGSTORE_REKOR_PUBLIC_KEY`, else none. */

@@ -414,7 +414,13 @@ function signedBy(child: X509Certificate, parent: X509Certificate): boolean {
 }
 
 /** The Rekor log keys of a root as JSON-friendly values (for display and `--json`). */
-export function describeLogKeys(keys: readonly TransparencyLogKey[]): JsonObject[] {
+export function describeLogKeys(keys: readonly TransparencyLogKey[]): {
+  baseUrl: string;
+  logId: string;
+  keyDetails: string;
+  validFrom: string;
+  validUntil: string | null;
+}[] {
   return keys.map((k) => ({
     baseUrl: k.baseUrl,
     logId: k.logIdHex,

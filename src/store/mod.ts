@@ -7,6 +7,8 @@ export { resolveDataDir, type ResolveDataDirOptions } from "./data_dir.ts";
 export { SignatureStore } from "./signature_store.ts";
 export {
   checkRollback,
+  type CheckRollbackOptions,
+  type InstalledTime,
   type LogState,
   type LogStateEntry,
   type LogStateOptions,

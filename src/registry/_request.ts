@@ -1,0 +1,33 @@
+/**
+ * The request and response shapes of `Transport` (in their own file so that the concern
+ * modules it composes can name them without importing the transport back).
+ *
+ * @module
+ */
+/** One request to a registry. */
+export interface TransportRequest {
+  /** Registry `host[:port]` as in a reference (`docker.io` is mapped to its API host). */
+  registry: string;
+  /** Path starting with `/v2/`, with query; or an absolute URL (e.g. an upload `Location`). */
+  path: string;
+  /** HTTP method (default GET). */
+  method?: "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
+  /** Extra request headers. */
+  headers?: Record<string, string>;
+  /** Request body (bytes, so that retries can resend it). */
+  body?: Uint8Array;
+  /** Token scope, e.g. `repository:foo/bar:pull`. */
+  scope?: string;
+  /** Non-2xx statuses returned to the caller instead of thrown (e.g. 404 for a fallback). */
+  acceptStatus?: readonly number[];
+  /** Aborts the request. */
+  signal?: AbortSignal;
+}
+
+/** A successful response and the final (post-redirect) URL, redacted. */
+export interface TransportResponse {
+  /** The response; the caller must consume or cancel its body. */
+  response: Response;
+  /** The redacted final URL, for messages. */
+  url: string;
+}
