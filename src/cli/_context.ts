@@ -9,19 +9,13 @@
  * @module
  */
 import { parseReference } from "../oci/reference.ts";
-import { createCredentialResolver } from "../registry/credentials.ts";
-import { RegistryClient, type RegistryClientOptions } from "../registry/client.ts";
-import { detectRuntime } from "../runtime/detect.ts";
+import type { RegistryClient, RegistryClientOptions } from "../registry/client.ts";
+import { type DetectOptions, detectRuntime } from "../runtime/detect.ts";
 import type { ContainerRuntime } from "../runtime/runtime.ts";
 import { readFileBounded } from "../read_bounded.ts";
 import { loadPublicKeyFile, pinnedPublisherKey } from "../sigstore/keys.ts";
 import { loadRekorKeyring } from "../sigstore/rekor_keys.ts";
-import {
-  MAX_TRUSTED_ROOT_BYTES,
-  parseTrustedRoot,
-  productionTrustedRoot,
-  type SigstoreTrustedRoot,
-} from "../sigstore/trusted_root.ts";
+import type { SigstoreTrustedRoot } from "../sigstore/trusted_root.ts";
 import { resolveDataDir } from "../store/data_dir.ts";
 import type { UpdateContext } from "../update/context.ts";
 import { type CommonOptions, DEFAULT_IMAGE } from "./common.ts";
@@ -40,6 +34,37 @@ export interface CliUpdateContext extends UpdateContext, Disposable {}
  * ```
  */
 export async function buildUpdateContext(options: CommonOptions, out: Output): Promise<CliUpdateContext> {
+  const local = await buildLocalContext(options, out);
+  const registry = await registryClientFrom(options, out);
+  return {
+    ...local,
+    registry,
+    [Symbol.dispose](): void {
+      registry.close();
+    },
+  };
+}
+
+/** An update context without a registry client, for commands that only read local state. */
+export type LocalContext = Omit<UpdateContext, "registry">;
+
+/**
+ * Builds everything of the context but the registry client: the trust material, the data directory and
+ * lazy runtime detection (`detect` picks the runtime; default {@linkcode detectRuntime}). Loads no
+ * registry code and, without `--trusted-root`, no Sigstore bundle library (`verify-local` runs before
+ * every document conversion).
+ *
+ * @example
+ * ```ts ignore
+ * const ctx = await buildLocalContext(options, out, { detect: selectRuntime });
+ * ```
+ */
+export async function buildLocalContext(
+  options: CommonOptions,
+  out: Output,
+  how: { detect?: (options: DetectOptions) => Promise<ContainerRuntime> } = {},
+): Promise<LocalContext> {
+  const detect = how.detect ?? detectRuntime;
   const image = parseReference(options.image ?? `${DEFAULT_IMAGE}:latest`);
   const publicKey = options.pubkey === undefined
     ? await pinnedPublisherKey()
@@ -49,7 +74,6 @@ export async function buildUpdateContext(options: CommonOptions, out: Output): P
     trustedRootFile: options.trustedRoot,
   });
   const trustedRoot = options.trustedRoot === undefined ? undefined : await trustedRootFrom(options);
-  const registry = await registryClientFrom(options, out);
   const dataDir = resolveDataDir({ dataDir: options.dataDir });
   let runtime: Promise<ContainerRuntime> | undefined;
   out.debugLine(
@@ -63,23 +87,23 @@ export async function buildUpdateContext(options: CommonOptions, out: Output): P
     trustedRoot,
     identity: options.identity,
     dataDir,
-    registry,
     runtime(): Promise<ContainerRuntime> {
-      runtime ??= detectRuntime({
+      runtime ??= detect({
         ...(options.runtime === undefined ? {} : { preferred: options.runtime }),
         ...(options.runtimePath === undefined ? {} : { path: options.runtimePath }),
       });
       return runtime;
     },
     now: () => new Date(),
-    [Symbol.dispose](): void {
-      registry.close();
-    },
   };
 }
 
 /** The trusted root named by `--trusted-root`, validated, or the embedded production root. */
 export async function trustedRootFrom(options: CommonOptions): Promise<SigstoreTrustedRoot> {
+  // Loaded on demand: the Sigstore libraries behind trust roots are not needed for key-based signatures.
+  const { MAX_TRUSTED_ROOT_BYTES, parseTrustedRoot, productionTrustedRoot } = await import(
+    "../sigstore/trusted_root.ts"
+  );
   if (options.trustedRoot === undefined) return productionTrustedRoot();
   const bytes = await readFileBounded(options.trustedRoot, {
     limit: MAX_TRUSTED_ROOT_BYTES,
@@ -91,6 +115,11 @@ export async function trustedRootFrom(options: CommonOptions): Promise<SigstoreT
 
 /** A registry client with the transport options of the common flags (`--insecure-registry`, `--ca-cert`, `--proxy`). */
 export async function registryClientFrom(options: CommonOptions, out: Output): Promise<RegistryClient> {
+  // Loaded on demand: commands that only read local state (verify-local) never load registry code.
+  const [{ RegistryClient }, { createCredentialResolver }] = await Promise.all([
+    import("../registry/client.ts"),
+    import("../registry/credentials.ts"),
+  ]);
   const caCerts: string[] = [];
   for (const file of options.caCert ?? []) {
     caCerts.push(

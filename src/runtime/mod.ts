@@ -28,6 +28,6 @@ export type {
 } from "./runtime.ts";
 export { PodmanRuntime } from "./podman.ts";
 export { DockerRuntime } from "./docker.ts";
-export { detectRuntime } from "./detect.ts";
+export { detectRuntime, selectRuntime } from "./detect.ts";
 export type { DetectOptions } from "./detect.ts";
 export type { Digest } from "../oci/digest.ts";
