@@ -232,8 +232,8 @@ function optionWords(model: CommandModel): string {
 
 /** The value argument of the bash helper: `file`, `dir`, `text` or the choices as a word list. */
 function bashKind(value: ValueKind | undefined): string {
-  if (value === undefined || value.kind === "text") return "text";
-  return value.kind === "choices" ? value.choices.join(" ") : value.kind;
+  if (value === undefined) return "text";
+  return spell(value, { text: "text", file: "file", dir: "dir", choices: (c) => c.join(" ") });
 }
 
 function zshScript(model: CommandModel): string {
@@ -296,16 +296,7 @@ function zshOption(option: OptionModel, exclusive: boolean): string {
 }
 
 function zshAction(value: ValueKind): string {
-  switch (value.kind) {
-    case "text":
-      return " ";
-    case "file":
-      return "_files";
-    case "dir":
-      return "_files -/";
-    case "choices":
-      return `(${value.choices.join(" ")})`;
-  }
+  return spell(value, { text: " ", file: "_files", dir: "_files -/", choices: (c) => `(${c.join(" ")})` });
 }
 
 function fishScript(model: CommandModel): string {
@@ -338,14 +329,18 @@ function fishOption(option: OptionModel): string {
 }
 
 function fishValue(value: ValueKind): string {
-  switch (value.kind) {
-    case "text":
-      return "-x";
-    case "file":
-      return "-r -F";
-    case "dir":
-      return "-x -a '(__fish_complete_directories)'";
-    case "choices":
-      return `-x -a ${fishQuote(value.choices.join(" "))}`;
-  }
+  return spell(value, {
+    text: "-x",
+    file: "-r -F",
+    dir: "-x -a '(__fish_complete_directories)'",
+    choices: (c) => `-x -a ${fishQuote(c.join(" "))}`,
+  });
+}
+
+/** How one shell spells each {@linkcode ValueKind}. */
+function spell(
+  value: ValueKind,
+  spelling: { text: string; file: string; dir: string; choices: (choices: readonly string[]) => string },
+): string {
+  return value.kind === "choices" ? spelling.choices(value.choices) : spelling[value.kind];
 }
