@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { Command, CommanderError } from "commander";
+import { Argument, Command, CommanderError } from "commander";
 import { addCommonOptions, type CommonOptions } from "./src/cli/common.ts";
 import { errorLine, Output } from "./src/cli/output.ts";
 import { DangerzoneError, ExitCode, exitCodeFor, type ExitCodeValue } from "./src/errors.ts";
@@ -47,17 +47,10 @@ export function buildProgram(
     )
     .version(VERSION, "-V, --version", "print the version")
     .exitOverride()
-    .showHelpAfterError("(run with --help for usage)")
-    .configureOutput({ writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)) });
+    .configureOutput(PERMISSION_FREE_OUTPUT);
 
-  function command(
-    name: string,
-    summary: string,
-    example: string,
-    load: Action,
-    configure: (cmd: Command) => Command = (c) => c,
-  ): Command {
-    const cmd = configure(addCommonOptions(program.command(name).description(summary)));
+  /** Gives `cmd` its example and action (every command, with or without the common options). */
+  function register(cmd: Command, example: string, load: Action): Command {
     cmd.addHelpText("after", `\nExample:\n  $ ${example}\n`);
     cmd.action((...actionArgs: unknown[]) => {
       // commander passes: ...positionals, options, command
@@ -66,6 +59,16 @@ export function buildProgram(
       run(load, positionals, self.opts());
     });
     return cmd;
+  }
+
+  function command(
+    name: string,
+    summary: string,
+    example: string,
+    load: Action,
+    configure: (cmd: Command) => Command = (c) => c,
+  ): Command {
+    return register(configure(addCommonOptions(program.command(name).description(summary))), example, load);
   }
 
   command(
@@ -158,7 +161,9 @@ export function buildProgram(
     "dangerzone-image trust-root update && dangerzone-image trust-root export-rekor-key --output rekor.pub",
     async (a, o, out) => (await import("./src/cli/trust_root.ts")).trustRootCommand(a, o, out),
     (c) =>
-      c.argument("<action>", "update | show | export-rekor-key")
+      c.addArgument(
+        new Argument("<action>", "what to do").choices(["update", "show", "export-rekor-key"]),
+      )
         .option("--tuf-url <url>", "update: TUF repository (default https://tuf-repo-cdn.sigstore.dev)")
         .option(
           "--tuf-root <file>",
@@ -168,7 +173,40 @@ export function buildProgram(
         .option("--log-id <hex>", "export-rekor-key: the transparency log with this log ID")
         .option("--all", "export-rekor-key: every transparency log's key"),
   );
+  register(
+    program.command("completion")
+      .description("Print a shell completion script generated from the command tree.")
+      .addArgument(new Argument("<shell>", "the shell to complete in").choices(["bash", "zsh", "fish"])),
+    "source <(dangerzone-image completion bash)",
+    async (a) => (await import("./src/cli/completion.ts")).completionCommand(a, program),
+  );
   return program;
+}
+
+/**
+ * Help, version and usage errors with no permission at all (`deno run --no-prompt` of the bundle):
+ * commander's defaults read `process.env` (NO_COLOR, FORCE_COLOR, CLICOLOR_FORCE) for colours, which
+ * needs env access. Output is plain text, wrapped to the terminal's width; a usage error is one line.
+ */
+const PERMISSION_FREE_OUTPUT = {
+  writeOut: (s: string) => writeAllSync(Deno.stdout, s),
+  writeErr: (s: string) => writeAllSync(Deno.stderr, s),
+  getOutHasColors: () => false,
+  getErrHasColors: () => false,
+  getOutHelpWidth: () => terminalColumns(Deno.stdout),
+  getErrHelpWidth: () => terminalColumns(Deno.stderr),
+  outputError: (s: string, write: (s: string) => void) =>
+    write(`${s.trimEnd()} (run with --help for usage)\n`),
+};
+
+function writeAllSync(stream: typeof Deno.stdout | typeof Deno.stderr, text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  for (let off = 0; off < bytes.length;) off += stream.writeSync(bytes.subarray(off));
+}
+
+/** The terminal's width, or commander's default (80) for a pipe or file. */
+function terminalColumns(stream: typeof Deno.stdout | typeof Deno.stderr): number {
+  return stream.isTerminal() ? Deno.consoleSize().columns : 80;
 }
 
 /** Prints a failure as one line (or a JSON document under `--json`) and returns its exit code. */
@@ -191,8 +229,15 @@ function reportFailure(err: unknown, out: Output): ExitCodeValue {
   return ExitCode.FAILURE;
 }
 
+/** A usage error in one line (commander would print the whole help). */
+function noCommand(): ExitCodeValue {
+  console.error("error: no command given (run with --help for the list of commands)");
+  return ExitCode.USAGE;
+}
+
 /** Runs the program with `argv` (without the executable) and returns the exit code. */
 export async function runMain(argv: string[]): Promise<number> {
+  if (argv.length === 0) return noCommand();
   let pending: Promise<number> | undefined;
   const program = buildProgram((load, args, opts) => {
     const out = new Output({ json: opts["json"] === true, debug: opts["debug"] === true });
@@ -213,10 +258,7 @@ export async function runMain(argv: string[]): Promise<number> {
     }
     return reportFailure(err, new Output({}));
   }
-  if (pending === undefined) {
-    program.outputHelp({ error: true });
-    return ExitCode.USAGE;
-  }
+  if (pending === undefined) return noCommand();
   return await pending;
 }
 

@@ -9,7 +9,8 @@ set -euo pipefail
 
 DENO_VERSION=2.9.6
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-APT_PACKAGES="podman runc skopeo umoci docker-registry apache2-utils busybox-static openssl curl jq ca-certificates"
+# zsh and fish: the completion tests load the generated scripts in real shells (bash is always there).
+APT_PACKAGES="podman runc skopeo umoci docker-registry apache2-utils busybox-static openssl curl jq ca-certificates zsh fish"
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { runCli } from "./_helpers/cli.ts";
+import { join } from "node:path";
+import { oneLine, runCli } from "./_helpers/cli.ts";
+import { makeTempDir, runCommand } from "./_helpers/process.ts";
 import { ExitCode, exitCodeFor } from "../src/errors.ts";
 
 const COMMANDS = [
@@ -48,20 +50,65 @@ for (const name of COMMANDS) {
   });
 }
 
-Deno.test("main without a command is a usage error (exit 2)", async () => {
+Deno.test("main without a command is a usage error (exit 2, one line)", async () => {
   const r = await runCli([]);
   assert.equal(r.code, ExitCode.USAGE);
+  assert.match(oneLine(r.stderr), /^error: no command given \(run with --help/);
 });
 
-Deno.test("main rejects an unknown option with exit 2", async () => {
+Deno.test("main rejects an unknown option with exit 2 and one line", async () => {
   const r = await runCli(["check", "--no-such-option"]);
   assert.equal(r.code, ExitCode.USAGE);
-  assert.match(r.stderr, /unknown option/);
+  assert.match(oneLine(r.stderr), /^error: unknown option '--no-such-option' \(run with --help for usage\)$/);
 });
 
-Deno.test("main rejects an unknown runtime name with exit 2", async () => {
+Deno.test("main rejects an unknown runtime name with exit 2 and one line", async () => {
   const r = await runCli(["check", "--runtime", "lxc"]);
   assert.equal(r.code, ExitCode.USAGE);
+  assert.match(oneLine(r.stderr), /Allowed choices are podman, docker/);
+});
+
+Deno.test("the bundle needs no permission at all for help, version, usage errors and completion", async (t) => {
+  await using dir = makeTempDir("bundle-noperm");
+  const bundle = join(dir.path, "dangerzone-image.js");
+  const main = new URL("../main.ts", import.meta.url).pathname;
+  await runCommand(Deno.execPath(), ["bundle", "--quiet", "--output", bundle, main]);
+  // runCli adds --no-prompt: a permission the program needs fails instead of prompting
+  const none = (args: string[]) =>
+    runCli(args, { entry: bundle, permissions: [], env: { CLICOLOR_FORCE: "1" } });
+
+  await t.step("--help and COMMAND --help", async () => {
+    const r = await none(["--help"]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const name of [...COMMANDS, "completion"]) assert.match(r.stdout, new RegExp(`\\n  ${name} `), name);
+    for (const name of [...COMMANDS, "completion"]) {
+      const c = await none([name, "--help"]);
+      assert.equal(c.code, 0, `${name}: ${c.stderr}`);
+      assert.match(c.stdout, /Example:\n {2}\$ /, name);
+    }
+  });
+  await t.step("--version", async () => {
+    const r = await none(["--version"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout.trim(), /^\d+\.\d+\.\d+$/);
+  });
+  await t.step("usage errors: exit 2, one line", async () => {
+    for (const args of [[], ["bogus"], ["check", "--nope"], ["check", "--runtime", "lxc"], ["completion"]]) {
+      const r = await none(args);
+      assert.equal(r.code, ExitCode.USAGE, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(oneLine(r.stderr), /^error: /);
+    }
+  });
+  await t.step("completion bash|zsh|fish", async () => {
+    for (const shell of ["bash", "zsh", "fish"]) {
+      const r = await none(["completion", shell]);
+      assert.equal(r.code, 0, `${shell}: ${r.stderr}`);
+      assert.equal(r.stderr, "");
+      const file = join(dir.path, `completion.${shell}`);
+      await Deno.writeTextFile(file, r.stdout);
+      await runCommand(shell, shell === "fish" ? ["--no-execute", file] : ["-n", file]);
+    }
+  });
 });
 
 Deno.test("exitCodeFor() maps each area to the exit codes of DESIGN.md", () => {

@@ -10,9 +10,8 @@
  * @module
  */
 import { parseReference } from "../oci/reference.ts";
-import { createCredentialResolver } from "../registry/credentials.ts";
-import { RegistryClient, type RegistryClientOptions } from "../registry/client.ts";
-import { detectRuntime } from "../runtime/detect.ts";
+import type { RegistryClient, RegistryClientOptions } from "../registry/client.ts";
+import { type DetectOptions, detectRuntime } from "../runtime/detect.ts";
 import type { ContainerRuntime } from "../runtime/runtime.ts";
 import { readFileBounded } from "../read_bounded.ts";
 import { loadPublicKeyFile, pinnedPublisherKey } from "../sigstore/keys.ts";
@@ -37,6 +36,37 @@ export interface CliUpdateContext extends UpdateContext, Disposable {}
  * ```
  */
 export async function buildUpdateContext(options: CommonOptions, out: Output): Promise<CliUpdateContext> {
+  const local = await buildLocalContext(options, out);
+  const registry = await registryClientFrom(options, out);
+  return {
+    ...local,
+    registry,
+    [Symbol.dispose](): void {
+      registry.close();
+    },
+  };
+}
+
+/** An update context without a registry client, for commands that only read local state. */
+export type LocalContext = Omit<UpdateContext, "registry">;
+
+/**
+ * Builds everything of the context but the registry client: the trust material, the data directory and
+ * lazy runtime detection (`detect` picks the runtime; default {@linkcode detectRuntime}). Loads no
+ * registry code and, without `--trusted-root`, no Sigstore bundle library (`verify-local` runs before
+ * every document conversion).
+ *
+ * @example
+ * ```ts ignore
+ * const ctx = await buildLocalContext(options, out, { detect: selectRuntime });
+ * ```
+ */
+export async function buildLocalContext(
+  options: CommonOptions,
+  out: Output,
+  how: { detect?: (options: DetectOptions) => Promise<ContainerRuntime> } = {},
+): Promise<LocalContext> {
+  const detect = how.detect ?? detectRuntime;
   const image = parseReference(options.image ?? `${DEFAULT_IMAGE}:latest`);
   const publicKey = options.pubkey === undefined
     ? await pinnedPublisherKey()
@@ -46,7 +76,6 @@ export async function buildUpdateContext(options: CommonOptions, out: Output): P
   const rekorKeys = trust.rekorKeys;
   // The embedded root is left to the bundle verifier, which loads it only when a bundle needs it.
   const trustedRoot = trust.trustedRootRule === "default" ? undefined : await trust.trustedRoot();
-  const registry = await registryClientFrom(options, out);
   let runtime: Promise<ContainerRuntime> | undefined;
   out.debugLine(
     `image ${image.format()}; key sha256:${publicKey.fileSha256 ?? publicKey.spkiSha256}; ` +
@@ -59,18 +88,14 @@ export async function buildUpdateContext(options: CommonOptions, out: Output): P
     trustedRoot,
     identity: options.identity,
     dataDir,
-    registry,
     runtime(): Promise<ContainerRuntime> {
-      runtime ??= detectRuntime({
+      runtime ??= detect({
         ...(options.runtime === undefined ? {} : { preferred: options.runtime }),
         ...(options.runtimePath === undefined ? {} : { path: options.runtimePath }),
       });
       return runtime;
     },
     now: () => new Date(),
-    [Symbol.dispose](): void {
-      registry.close();
-    },
   };
 }
 
@@ -94,6 +119,11 @@ export async function trustedRootFrom(options: CommonOptions): Promise<SigstoreT
 
 /** A registry client with the transport options of the common flags (`--insecure-registry`, `--ca-cert`, `--proxy`). */
 export async function registryClientFrom(options: CommonOptions, out: Output): Promise<RegistryClient> {
+  // Loaded on demand: commands that only read local state (verify-local) never load registry code.
+  const [{ RegistryClient }, { createCredentialResolver }] = await Promise.all([
+    import("../registry/client.ts"),
+    import("../registry/credentials.ts"),
+  ]);
   const caCerts: string[] = [];
   for (const file of options.caCert ?? []) {
     caCerts.push(

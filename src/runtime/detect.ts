@@ -58,6 +58,59 @@ export async function detectRuntime(options: DetectOptions = {}): Promise<Contai
   );
 }
 
+/**
+ * Like {@linkcode detectRuntime}, but without a `version` call where the choice is already known, for
+ * commands that run often and need one runtime call (`verify-local` runs before every conversion):
+ * `preferred` or `path` name the runtime; otherwise podman when a `podman` executable is on `PATH`.
+ * Only when none of these decides (no podman on `PATH`, or `PATH` cannot be read under narrow
+ * permissions) does it fall back to {@linkcode detectRuntime}'s probes. A runtime chosen without a probe
+ * reports a missing or broken binary on its first call (`RUNTIME_NOT_FOUND`, `RUNTIME_FAILED`).
+ *
+ * @example
+ * ```ts
+ * import { selectRuntime } from "./detect.ts";
+ * async function heldDigests(image: string) {
+ *   const runtime = await selectRuntime();
+ *   return await runtime.digestsOf(image);
+ * }
+ * ```
+ */
+export async function selectRuntime(options: DetectOptions = {}): Promise<ContainerRuntime> {
+  const { preferred, ...runtimeOptions } = options;
+  const name: RuntimeName | undefined = preferred ??
+    (options.path !== undefined
+      ? (basename(options.path).includes("docker") ? "docker" : "podman")
+      : onPath("podman", options.env?.["PATH"])
+      ? "podman"
+      : undefined);
+  if (name === undefined) return await detectRuntime(options);
+  return name === "podman" ? new PodmanRuntime(runtimeOptions) : new DockerRuntime(runtimeOptions);
+}
+
+/**
+ * True when an executable file `name` is in a directory of `path` (default: this process's `PATH`, the
+ * one the runtime inherits). False when it is not, or when `PATH` or the directories cannot be read (no
+ * prompt: permissions are queried first, so the caller probes instead).
+ */
+function onPath(name: string, path: string | undefined): boolean {
+  if (path === undefined) {
+    if (Deno.permissions.querySync({ name: "env", variable: "PATH" }).state !== "granted") return false;
+    path = Deno.env.get("PATH") ?? "";
+  }
+  for (const dir of path.split(":")) {
+    if (!dir.startsWith("/")) continue;
+    const file = `${dir}/${name}`;
+    if (Deno.permissions.querySync({ name: "read", path: file }).state !== "granted") return false;
+    try {
+      const info = Deno.statSync(file);
+      if (info.isFile && ((info.mode ?? 0) & 0o111) !== 0) return true;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory)) return false;
+    }
+  }
+  return false;
+}
+
 function basename(path: string): string {
   return path.split("/").pop() ?? path;
 }

@@ -28,7 +28,7 @@ export type {
 } from "./runtime.ts";
 export { PodmanRuntime } from "./podman.ts";
 export { DockerRuntime } from "./docker.ts";
-export { detectRuntime } from "./detect.ts";
+export { detectRuntime, selectRuntime } from "./detect.ts";
 export type { DetectOptions } from "./detect.ts";
 export { CliRuntime } from "./_cli_runtime.ts";
 export type { CommandOutcome, CommandSpec } from "./_command.ts";

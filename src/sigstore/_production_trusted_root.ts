@@ -1,7 +1,7 @@
 /**
  * The production Sigstore trusted root (sigstore/root-signing `targets/trusted_root.json`),
  * embedded byte-exact so verification needs no file or network access at run time.
- * Generated from ../shared/vectors/sigstore-root-signing/targets/trusted_root.json;
+ * Generated from tests/testdata/vectors/sigstore-root-signing/targets/trusted_root.json;
  * sha256 6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66.
  *
  * @module

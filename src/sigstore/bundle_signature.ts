@@ -41,6 +41,11 @@ import { type VerifiedBundle, verifyBundle } from "./bundle_verifier.ts";
 import type { PublicKey } from "./keys.ts";
 import { repositoryOf } from "./simple_signing.ts";
 import type { SigstoreTrustedRoot } from "./trusted_root.ts";
+import {
+  type BundleLogEntry,
+  takeBundleSignatureMint,
+  type VerifiedBundleSignature,
+} from "./verified_bundle_signature.ts";
 
 /** The predicate type of a cosign v3 image signature. */
 export const COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1";
@@ -75,85 +80,14 @@ export interface BundleSignatureExpectations {
   readonly reference?: string | undefined;
 }
 
-/** One verified transparency-log position of a bundle. */
-export interface BundleLogEntry {
-  /** The log ID (hex) the trusted root declares for the log whose key verified the entry. */
-  readonly logId: string;
-  /** The log index, as signed (SET) or bound by the Merkle inclusion proof. */
-  readonly logIndex: number;
-  /** Unix seconds: the SET-signed integration time, or the earliest verified TSA time. */
-  readonly integratedTime: number;
-  /** Entry kind and version, e.g. `dsse/0.0.1`. */
-  readonly kind: string;
-}
+export {
+  type BundleLogEntry,
+  isVerifiedBundleSignature,
+  type VerifiedBundleSignature,
+} from "./verified_bundle_signature.ts";
 
-const TOKEN: unique symbol = Symbol("verified by bundle_signature.ts");
-
-/**
- * A cosign v3 bundle signature that passed every check. Only {@linkcode verifyCosignBundleSignature}
- * creates one (module-private token; the private field makes the type nominal).
- */
-class VerifiedBundleSignature {
-  readonly #verified = true;
-  /** Always `"bundle"`: tells it apart from a key-based legacy signature. */
-  readonly kind = "bundle" as const;
-  /** The image digest the statement's subject names (equal to the expected one). */
-  readonly digest: Digest;
-  /** The subject name, when the statement carries one (cosign v3 does not): null = none signed. */
-  readonly dockerReference: string | null;
-  /** Whether a signed name was enforced against an expected repository. */
-  readonly referenceEnforced: boolean;
-  /** The first log entry's log ID (hex). */
-  readonly logId: string;
-  /** The first log entry's index. */
-  readonly logIndex: number;
-  /** The first log entry's signed time (Unix seconds). */
-  readonly integratedTime: number;
-  /** Every verified log entry (at least one). */
-  readonly logEntries: readonly BundleLogEntry[];
-  /** The publisher key's SPKI sha256 (hex). */
-  readonly keySpkiSha256: string;
-  /** The publisher key file's sha256 (hex), if known: the store folder name. */
-  readonly keyFileSha256: string | null;
-  /** The bundle media type. */
-  readonly mediaType: string;
-  /** The exact bundle JSON text, as received. */
-  readonly raw: string;
-
-  /** Private to the verifier: needs the module's token. */
-  constructor(
-    token: typeof TOKEN,
-    fields: Omit<VerifiedBundleSignature, "isVerified" | "kind" | "logId" | "logIndex" | "integratedTime">,
-  ) {
-    const first = fields.logEntries[0];
-    if (token !== TOKEN || first === undefined) {
-      throw new DangerzoneError("INTERNAL", "VerifiedBundleSignature made outside the verifier");
-    }
-    this.digest = fields.digest;
-    this.dockerReference = fields.dockerReference;
-    this.referenceEnforced = fields.referenceEnforced;
-    this.logEntries = fields.logEntries;
-    this.logId = first.logId;
-    this.logIndex = first.logIndex;
-    this.integratedTime = first.integratedTime;
-    this.keySpkiSha256 = fields.keySpkiSha256;
-    this.keyFileSha256 = fields.keyFileSha256;
-    this.mediaType = fields.mediaType;
-    this.raw = fields.raw;
-  }
-
-  /** Always true; present so the type cannot be faked structurally. */
-  isVerified(): boolean {
-    return this.#verified;
-  }
-}
-
-export type { VerifiedBundleSignature };
-
-/** True for a {@linkcode VerifiedBundleSignature} (made by this module), false for anything else. */
-export function isVerifiedBundleSignature(value: unknown): value is VerifiedBundleSignature {
-  return value instanceof VerifiedBundleSignature;
-}
+/** The only way to create a VerifiedBundleSignature: taken once, here. */
+const mintVerified = takeBundleSignatureMint();
 
 /**
  * Verifies one cosign v3 bundle image signature, or throws a {@linkcode DangerzoneError} whose message
@@ -238,7 +172,7 @@ function pipeline(
   // 4. Log positions from signed data only.
   const logEntries = logPositions(bundle);
 
-  return new VerifiedBundleSignature(TOKEN, {
+  return mintVerified({
     digest: expected.digest,
     dockerReference: name,
     referenceEnforced: expected.reference !== undefined && name !== null,

@@ -7,7 +7,7 @@
  * @module
  */
 import { DangerzoneError } from "../errors.ts";
-import { isVerifiedBundleSignature, type VerifiedBundleSignature } from "./bundle_signature.ts";
+import { isVerifiedBundleSignature, type VerifiedBundleSignature } from "./verified_bundle_signature.ts";
 import type { UntrustedSignatureEntry } from "./cosign_signature.ts";
 import { MAX_SIGNATURES } from "./cosign_signature.ts";
 import {

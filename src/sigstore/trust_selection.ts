@@ -28,14 +28,13 @@ import {
   rekorKeysOfTrustedRoot,
   unboundedRekorKey,
 } from "./rekor_keys.ts";
-import {
-  MAX_TRUSTED_ROOT_BYTES,
-  parseTrustedRoot,
-  type PinnedLogKey,
-  productionTrustedRoot,
-  type SigstoreTrustedRoot,
-  withRekorKeys,
-} from "./trusted_root.ts";
+import type { PinnedLogKey, SigstoreTrustedRoot } from "./trusted_root.ts";
+
+/**
+ * The trusted-root module, loaded on first use: it brings the Sigstore libraries, which key-signed
+ * legacy signatures (verify-local before every conversion) never need.
+ */
+const trustedRootModule = () => import("./trusted_root.ts");
 
 /** Options of {@linkcode selectTrust}. */
 export interface TrustSelectionOptions {
@@ -80,14 +79,7 @@ export interface SelectedTrust {
  */
 export async function selectTrust(options: TrustSelectionOptions = {}): Promise<SelectedTrust> {
   const rootFile = options.trustedRootFile;
-  const fileRoot = rootFile === undefined ? undefined : parseTrustedRoot(
-    await readFileBounded(rootFile, {
-      limit: MAX_TRUSTED_ROOT_BYTES,
-      tooLargeCode: "TRUST_ROOT_INVALID",
-      what: "trusted root",
-    }),
-    { source: rootFile },
-  );
+  const fileRoot = rootFile === undefined ? undefined : await readRootFile(rootFile);
   // With --trusted-root, only --rekor-key still counts (for legacy signatures); the variable does not.
   const override = fileRoot === undefined || options.rekorKeyFile !== undefined
     ? await loadOverride(options)
@@ -104,7 +96,10 @@ export async function selectTrust(options: TrustSelectionOptions = {}): Promise<
   }
   const rekorKeys = legacy.length > 0 ? new RekorKeyring(legacy) : await pinnedRekorKeyring();
 
-  const defaultRoot = async () => storedRoot ?? await (options.defaultTrustedRoot ?? productionTrustedRoot)();
+  const defaultRoot = async () =>
+    storedRoot ??
+      await (options.defaultTrustedRoot ??
+        (async () => (await trustedRootModule()).productionTrustedRoot()))();
   let trustedRootRule: TrustedRootRule;
   let build: () => Promise<SigstoreTrustedRoot>;
   if (fileRoot !== undefined) {
@@ -113,7 +108,7 @@ export async function selectTrust(options: TrustSelectionOptions = {}): Promise<
   } else if (override !== undefined) {
     trustedRootRule = "rekor-key-override";
     build = async () =>
-      withRekorKeys(await defaultRoot(), [pinnedLogKey(override.key)], {
+      (await trustedRootModule()).withRekorKeys(await defaultRoot(), [pinnedLogKey(override.key)], {
         source: `Rekor key ${override.source}`,
       });
   } else if (storedRoot !== undefined) {
@@ -139,8 +134,28 @@ export async function loadRekorKeyring(options: TrustSelectionOptions = {}): Pro
   return (await selectTrust(options)).rekorKeys;
 }
 
-/** The stored trusted root: a regular file of the data directory (never a link or special file), bounded. */
+/** `--trusted-root FILE`, bounded and validated. */
+async function readRootFile(path: string): Promise<SigstoreTrustedRoot> {
+  const { MAX_TRUSTED_ROOT_BYTES, parseTrustedRoot } = await trustedRootModule();
+  const bytes = await readFileBounded(path, {
+    limit: MAX_TRUSTED_ROOT_BYTES,
+    tooLargeCode: "TRUST_ROOT_INVALID",
+    what: "trusted root",
+  });
+  return parseTrustedRoot(bytes, { source: path });
+}
+
+/**
+ * The stored trusted root: a regular file of the data directory (never a link or special file),
+ * bounded and validated again; `undefined` when `trust-root update` never stored one.
+ */
 async function readStoredRoot(path: string): Promise<SigstoreTrustedRoot | undefined> {
+  try {
+    await Deno.lstat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined; // the common case: nothing to load
+  }
+  const { MAX_TRUSTED_ROOT_BYTES, parseTrustedRoot } = await trustedRootModule();
   const bytes = await readOwnFileBounded(path, {
     limit: MAX_TRUSTED_ROOT_BYTES,
     tooLargeCode: "TRUST_ROOT_INVALID",

@@ -19,7 +19,7 @@ import { type KeyFinderFunc, toTrustMaterial, type TrustMaterial } from "@sigsto
 import { DangerzoneError } from "../errors.ts";
 import { toHex } from "../oci/digest.ts";
 import { parseStrictJson, parseStrictJsonBytes } from "../strict_json.ts";
-import { formatProblems, isJsonObject, type JsonObject, ShapeChecker } from "./_json_shape.ts";
+import { formatProblems, isJsonObject, ShapeChecker } from "./_json_shape.ts";
 import { normalizeProtobufJson, TRUSTED_ROOT_MESSAGE } from "./_protobuf_json.ts";
 import { PRODUCTION_TRUSTED_ROOT_JSON } from "./_production_trusted_root.ts";
 

@@ -14,7 +14,7 @@
  */
 import { join } from "node:path";
 import { DangerzoneError } from "../errors.ts";
-import { isVerifiedBundleSignature } from "../sigstore/bundle_signature.ts";
+import { isVerifiedBundleSignature } from "../sigstore/verified_bundle_signature.ts";
 import { type LogPosition, type VerifiedImageSignature, verifiedLogPositions } from "../sigstore/policy.ts";
 import { readOwnFileBounded } from "../read_bounded.ts";
 import { writeFileAtomic } from "./_atomic_write.ts";

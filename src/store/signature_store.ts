@@ -19,7 +19,8 @@
 import { join } from "node:path";
 import { DangerzoneError } from "../errors.ts";
 import { type Digest, digestHex, isDigest } from "../oci/digest.ts";
-import { isVerifiedBundleSignature, type UntrustedBundleEntry } from "../sigstore/bundle_signature.ts";
+import type { UntrustedBundleEntry } from "../sigstore/bundle_signature.ts";
+import { isVerifiedBundleSignature } from "../sigstore/verified_bundle_signature.ts";
 import { MAX_SIGNATURE_LIST_BYTES, serializeSignatureList } from "../sigstore/cosign_signature.ts";
 import type { VerifiedImageSignature } from "../sigstore/policy.ts";
 import { writeFileAtomic } from "./_atomic_write.ts";

@@ -12,7 +12,7 @@ import { DangerzoneError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
 import { parseReference } from "../oci/reference.ts";
 import type { RuntimeName } from "../runtime/runtime.ts";
-import { type UntrustedBundleEntry, verifyCosignBundleSignature } from "../sigstore/bundle_signature.ts";
+import type { UntrustedBundleEntry } from "../sigstore/bundle_signature.ts";
 import { parseSignatureList, type UntrustedSignatureEntry } from "../sigstore/cosign_signature.ts";
 import {
   requireVerified,
@@ -22,6 +22,15 @@ import {
 } from "../sigstore/policy.ts";
 import { enforceReference, expectedRepository, normaliseRepository } from "./_reference_policy.ts";
 import { signatureStoreOf, type UpdateContext } from "./context.ts";
+
+/**
+ * What {@linkcode verifyLocalImage} needs of an {@linkcode UpdateContext}: no registry client (the
+ * command reads only the runtime and the signature store).
+ */
+export type VerifyLocalContext = Pick<
+  UpdateContext,
+  "image" | "publicKey" | "rekorKeys" | "trustedRoot" | "identity" | "dataDir" | "runtime"
+>;
 
 /** Options of {@linkcode verifyLocalImage}. */
 export interface VerifyLocalOptions {
@@ -59,7 +68,7 @@ export interface LocalVerification {
  * ```
  */
 export async function verifyLocalImage(
-  ctx: UpdateContext,
+  ctx: VerifyLocalContext,
   options: VerifyLocalOptions = {},
 ): Promise<LocalVerification> {
   const image = options.image ?? ctx.image.format();
@@ -88,8 +97,10 @@ export async function verifyLocalImage(
     const verdict = await verifyCosignSignatures(entries, ctx, { digest });
     const legacyResults = verdict.results.map((r) => enforceReference(r, expectedReference));
     const legacy = legacyResults.flatMap((r) => "verified" in r ? [r.verified] : []);
-    const bundleResults = bundles.map((b) =>
-      verifyStoredBundle(ctx, { index: entries.length + b.index, raw: b.raw }, digest, expectedReference)
+    const bundleResults = bundles.length === 0 ? [] : await verifyStoredBundles(
+      ctx,
+      bundles.map((b) => ({ index: entries.length + b.index, raw: b.raw })),
+      { digest, expectedReference },
     );
     const verified: VerifiedImageSignature[] = [
       ...legacy,
@@ -145,35 +156,46 @@ type BundleResult =
   | { readonly index: number; readonly verified: VerifiedImageSignature }
   | { readonly index: number; readonly error: DangerzoneError };
 
-/** A stored cosign v3 bundle, verified again in full, with the reference rule on a signed subject name. */
-function verifyStoredBundle(
-  ctx: UpdateContext,
-  entry: UntrustedBundleEntry,
-  digest: Digest,
-  expectedReference: string,
-): BundleResult {
-  try {
-    const v = verifyCosignBundleSignature(entry, { publicKey: ctx.publicKey, trustedRoot: ctx.trustedRoot }, {
-      digest,
-    });
-    if (v.dockerReference !== null && normaliseRepository(v.dockerReference) !== expectedReference) {
-      throw new DangerzoneError(
-        "POLICY_REFERENCE_MISMATCH",
-        `rule 2 (payload): the signed subject name is "${
-          v.dockerReference.slice(0, 120)
-        }", not "${expectedReference}"`,
-        { hint: "if you pull through a mirror, name the signed repository with --identity" },
+/**
+ * Stored cosign v3 bundles, each verified again in full, with the reference rule on a signed subject
+ * name. The bundle verifier and its Sigstore libraries are loaded only here, when bundles are stored.
+ */
+async function verifyStoredBundles(
+  ctx: VerifyLocalContext,
+  entries: UntrustedBundleEntry[],
+  expected: { digest: Digest; expectedReference: string },
+): Promise<BundleResult[]> {
+  const { verifyCosignBundleSignature } = await import("../sigstore/bundle_signature.ts");
+  return entries.map((entry) => {
+    try {
+      const v = verifyCosignBundleSignature(
+        entry,
+        { publicKey: ctx.publicKey, trustedRoot: ctx.trustedRoot },
+        {
+          digest: expected.digest,
+        },
       );
+      if (
+        v.dockerReference !== null && normaliseRepository(v.dockerReference) !== expected.expectedReference
+      ) {
+        throw new DangerzoneError(
+          "POLICY_REFERENCE_MISMATCH",
+          `rule 2 (payload): the signed subject name is "${
+            v.dockerReference.slice(0, 120)
+          }", not "${expected.expectedReference}"`,
+          { hint: "if you pull through a mirror, name the signed repository with --identity" },
+        );
+      }
+      return { index: entry.index, verified: v };
+    } catch (err) {
+      if (err instanceof DangerzoneError) return { index: entry.index, error: err };
+      throw err; // verifyCosignBundleSignature only throws DangerzoneError
     }
-    return { index: entry.index, verified: v };
-  } catch (err) {
-    if (err instanceof DangerzoneError) return { index: entry.index, error: err };
-    throw err; // verifyCosignBundleSignature only throws DangerzoneError
-  }
+  });
 }
 
 /** The repository an image argument names; an image ID or an unparsable name means the context's image. */
-function referenceFor(image: string, ctx: UpdateContext): ReturnType<typeof parseReference> {
+function referenceFor(image: string, ctx: VerifyLocalContext): ReturnType<typeof parseReference> {
   if (/^(sha256:)?[0-9a-f]{12,64}$/.test(image)) return ctx.image;
   try {
     return parseReference(image);

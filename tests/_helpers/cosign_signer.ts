@@ -3,7 +3,7 @@
  * upload does: a simple-signing payload, an ECDSA P-256 signature over its exact bytes, a
  * hashedrekord 0.0.1 log entry and a Signed Entry Timestamp (SET) by a test "Rekor" key. There is no
  * cosign binary here; these are byte-compatible with what cosign writes (see the real ones in
- * ../shared/vectors/ghcr-signer/).
+ * tests/testdata/vectors/ghcr-signer/).
  *
  * Output comes in both forms the product reads: the `cosign download signature` JSON entry (the
  * signature store format) and the signature manifest a registry holds under `sha256-<hex>.sig`.

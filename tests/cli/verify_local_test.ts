@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { field, oneLine, runCli } from "../_helpers/cli.ts";
 import { buildMultiArchImage } from "../_helpers/images.ts";
 import { type RunningPodman, startDockerApi, startPodman } from "../_helpers/podman.ts";
-import { makeTempDir } from "../_helpers/process.ts";
+import { makeTempDir, runCommand } from "../_helpers/process.ts";
 import { type SignedRegistry, startSignedRegistry } from "../update/_fixture.ts";
 
 const REPO = "sandbox/multi";
@@ -141,4 +141,73 @@ Deno.test("verify-local() with the docker CLI against podman's API socket", asyn
   const missing = await runCli(["verify-local", ...args, `${sr.reg.host}/sandbox/none:1`], { env });
   assert.equal(missing.code, 10, missing.stderr);
   assert.match(oneLine(missing.stderr), /^error: docker holds no image /);
+});
+
+/** The modules `entry` loads when it is imported: its static imports, transitively (`deno info --json`). */
+async function staticClosure(entry: string): Promise<string[]> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", new URL(entry, import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const info: unknown = JSON.parse(new TextDecoder().decode(out.stdout));
+  const modules = new Map<string, unknown>();
+  for (const m of asArray(field(info, "modules"))) modules.set(String(field(m, "specifier")), m);
+  const seen = new Set<string>();
+  const stack = asArray(field(info, "roots")).map(String);
+  for (let s = stack.pop(); s !== undefined; s = stack.pop()) {
+    if (seen.has(s)) continue;
+    seen.add(s);
+    for (const dep of asArray(field(modules.get(s), "dependencies"))) {
+      const code = field(dep, "code", "specifier");
+      if (field(dep, "isDynamic") !== true && typeof code === "string") stack.push(code);
+    }
+  }
+  return [...seen];
+}
+
+function asArray(x: unknown): unknown[] {
+  return Array.isArray(x) ? x : [];
+}
+
+Deno.test("verify-local loads no registry code, no Sigstore bundle library and no prompt library", async () => {
+  const loaded = await staticClosure("../../src/cli/verify_local.ts");
+  assert.ok(loaded.some((s) => s.endsWith("/src/sigstore/verifier.ts")), "the key-based verifier is loaded");
+  const heavy = loaded.filter((s) =>
+    /\/src\/registry\/|\/src\/sigstore\/(bundle|bundle_signature|bundle_verifier|trusted_root)\.ts$|^npm:@sigstore\/|^npm:@inquirer\//
+      .test(s)
+  );
+  assert.deepEqual(heavy, []);
+  // main.ts itself loads only the command tree; each command's module is imported when it runs
+  const main = await staticClosure("../../main.ts");
+  assert.deepEqual(
+    main.filter((s) => /\/src\/(update|sigstore|registry|runtime|layout|store)\//.test(s)),
+    [],
+  );
+});
+
+Deno.test("verify-local runs the runtime once (no version probe) with podman found on PATH", async () => {
+  await using sr = await startSignedRegistry("plain");
+  await using pm = await startPodman();
+  await using data = makeTempDir("local-once");
+  const setup = await publishMultiArch(sr);
+  await pm.podman(["pull", "-q", "--tls-verify=false", setup.image]);
+  const args = sr.cliArgs(setup.image, join(data.path, "state"));
+  const s = await runCli(["store-signatures", ...args, "--runtime", "podman"], {
+    env: { ...pm.env, ...sr.env },
+  });
+  assert.equal(s.code, 0, s.stderr);
+  // a podman first on PATH that records each call, then runs the real one
+  const real = (await runCommand("sh", ["-c", "command -v podman"])).stdout.trim();
+  const bin = join(data.path, "bin");
+  await Deno.mkdir(bin);
+  const calls = join(data.path, "calls");
+  await Deno.writeTextFile(join(bin, "podman"), `#!/bin/sh\necho "$*" >> '${calls}'\nexec '${real}' "$@"\n`);
+  await Deno.chmod(join(bin, "podman"), 0o755);
+  const env = { ...pm.env, ...sr.env, PATH: `${bin}:${Deno.env.get("PATH") ?? ""}` };
+  const r = await runCli(["verify-local", ...args, "--json"], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(field(JSON.parse(r.stdout), "runtime"), "podman");
+  assert.deepEqual((await Deno.readTextFile(calls)).trim().split("\n"), [`image inspect -- ${setup.image}`]);
 });

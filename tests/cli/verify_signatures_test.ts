@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { runCli } from "../_helpers/cli.ts";
 import { craftEntry, world } from "../sigstore/_craft.ts";
 
-const VECTORS = new URL("../../../shared/vectors/", import.meta.url);
+const VECTORS = new URL("../testdata/vectors/", import.meta.url);
 const vector = (p: string) => new URL(p, VECTORS).pathname;
 const SIGS = "dangerzone/tests/assets/signatures";
 const KEYDIR = "95b432860b272938246b10e1cfc89a24e1db352b3aebaa799c4284c42c46bd95";

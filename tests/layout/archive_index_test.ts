@@ -4,7 +4,7 @@ import { archiveRoots, CosignKind, parseArchiveIndex } from "../../src/layout/ar
 import { OciLayoutDir } from "../../src/layout/dir.ts";
 
 const VECTORS = new URL(
-  "../../../shared/vectors/slsa-verifier/cli/slsa-verifier/testdata/gha_generic_container/",
+  "../testdata/vectors/slsa-verifier/cli/slsa-verifier/testdata/gha_generic_container/",
   import.meta.url,
 )
   .pathname;

@@ -6,7 +6,7 @@ import { OciLayoutDir } from "../../src/layout/dir.ts";
 import { makeSampleLayout } from "./_sample_layout.ts";
 
 const VECTORS = new URL(
-  "../../../shared/vectors/slsa-verifier/cli/slsa-verifier/testdata/gha_generic_container/",
+  "../testdata/vectors/slsa-verifier/cli/slsa-verifier/testdata/gha_generic_container/",
   import.meta.url,
 )
   .pathname;

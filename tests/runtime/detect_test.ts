@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DangerzoneError } from "../../src/errors.ts";
-import { detectRuntime } from "../../src/runtime/mod.ts";
+import { detectRuntime, selectRuntime } from "../../src/runtime/mod.ts";
 import { startDockerApi, startPodman } from "../_helpers/podman.ts";
 import { makeTempDir } from "../_helpers/process.ts";
+import { pathExists } from "../_helpers/cli.ts";
 import { fakeRuntime } from "./_setup.ts";
 
 function isNotFound(e: unknown): boolean {
@@ -78,4 +79,33 @@ Deno.test("detectRuntime() with only --runtime-path goes by the binary's name", 
   assert.equal(picked.name, "podman");
   assert.equal(picked.path, podman);
   assert.equal((await detectRuntime({ path: podman, preferred: "docker" })).name, "docker");
+});
+
+Deno.test("selectRuntime() picks podman on PATH without running it (no version probe)", async () => {
+  await using dir = makeTempDir("select-podman");
+  const ran = join(dir.path, "ran");
+  await fakeRuntime(dir.path, "podman", `echo "$@" >> '${ran}'; echo "5.0.0"`);
+  await fakeRuntime(dir.path, "docker", `echo "$@" >> '${ran}'; echo "28.0.1"`);
+  const runtime = await selectRuntime({ env: { PATH: dir.path } });
+  assert.equal(runtime.name, "podman");
+  assert.equal(await pathExists(ran), false, "selectRuntime() ran a runtime");
+  await runtime.version();
+  assert.equal(await Deno.readTextFile(ran), "version --format {{.Client.Version}}\n");
+});
+
+Deno.test("selectRuntime() without podman on PATH probes like detectRuntime(): docker", async () => {
+  await using dir = makeTempDir("select-docker");
+  await fakeRuntime(dir.path, "docker", 'echo "28.0.1"');
+  assert.equal((await selectRuntime({ env: { PATH: dir.path } })).name, "docker");
+  await using empty = makeTempDir("select-none");
+  await assert.rejects(selectRuntime({ env: { PATH: empty.path } }), isNotFound);
+});
+
+Deno.test("selectRuntime() takes --runtime / --runtime-path as given; a missing binary fails on first use", async () => {
+  await using dir = makeTempDir("select-given");
+  const missing = join(dir.path, "docker-missing");
+  const runtime = await selectRuntime({ path: missing });
+  assert.equal(runtime.name, "docker");
+  await assert.rejects(runtime.digestsOf("example.com/a:1"), isNotFound);
+  assert.equal((await selectRuntime({ preferred: "docker", env: { PATH: dir.path } })).name, "docker");
 });

@@ -1,5 +1,5 @@
 /**
- * Test fixtures: the sigstore-conformance bundle-verify cases of ../shared/vectors, read-only, with
+ * Test fixtures: the sigstore-conformance bundle-verify cases of tests/testdata/vectors/, read-only, with
  * the protocol's defaults (artifact ../a.txt, the beacon identity, the Actions issuer, production root).
  *
  * @module
@@ -7,7 +7,7 @@
 import { fileURLToPath } from "node:url";
 
 /** The vectors folder. */
-export const VECTORS = fileURLToPath(new URL("../../../shared/vectors/", import.meta.url));
+export const VECTORS = fileURLToPath(new URL("../testdata/vectors/", import.meta.url));
 /** The bundle-verify cases folder. */
 export const CASES_DIR = `${VECTORS}sigstore-conformance/test/assets/bundle-verify/`;
 /** The production trusted root file. */

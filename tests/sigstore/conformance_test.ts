@@ -1,5 +1,5 @@
 /**
- * Every sigstore-conformance bundle-verify case of ../shared/vectors through the CLI protocol:
+ * Every sigstore-conformance bundle-verify case of tests/testdata/vectors/ through the CLI protocol:
  * `main.ts verify-bundle --bundle F (--key K | --certificate-identity I --certificate-oidc-issuer U)
  * [--trusted-root R] ARTIFACT`; `_fail` cases must exit 10 with one line, the others exit 0.
  */

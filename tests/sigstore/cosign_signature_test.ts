@@ -10,7 +10,7 @@ import {
 } from "../../src/sigstore/cosign_signature.ts";
 import { readFileBounded } from "../../src/read_bounded.ts";
 
-const VECTORS = new URL("../../../shared/vectors/", import.meta.url);
+const VECTORS = new URL("../testdata/vectors/", import.meta.url);
 const enc = new TextEncoder();
 const isCode = (code: string) => (e: unknown) => e instanceof DangerzoneError && e.code === code;
 

@@ -9,7 +9,7 @@ import {
 } from "../../src/sigstore/keys.ts";
 import { DANGERZONE_PUBLISHER_KEY_PEM, REKOR_PUBLIC_KEY_PEM } from "../../src/sigstore/_pinned_keys.ts";
 
-const VECTORS = new URL("../../../shared/vectors/", import.meta.url);
+const VECTORS = new URL("../testdata/vectors/", import.meta.url);
 const enc = new TextEncoder();
 
 function isCode(code: string) {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DangerzoneError } from "../../src/errors.ts";
 import { loadRekorKeyring } from "../../src/sigstore/trust_selection.ts";
 
-const VECTORS = new URL("../../../shared/vectors/", import.meta.url);
+const VECTORS = new URL("../testdata/vectors/", import.meta.url);
 const PROD_LOG = "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d";
 const noEnv = () => undefined;
 

@@ -18,7 +18,7 @@ import { type CosignTrust, verifyCosignSignature } from "../../src/sigstore/veri
 import { verifyCosignSignatures } from "../../src/sigstore/policy.ts";
 import { b64, crafted, createTestKey, overlongR, payloadFor, trustFor, world } from "./_craft.ts";
 
-const VECTORS = new URL("../../../shared/vectors/", import.meta.url);
+const VECTORS = new URL("../testdata/vectors/", import.meta.url);
 const vector = (p: string) => new URL(p, VECTORS).pathname;
 
 interface Expectation {

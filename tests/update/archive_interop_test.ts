@@ -10,7 +10,7 @@
  * - an archive the Python tool would write from a `cosign save` layout (full `index.json` with cosign's
  *   three-space indentation, `json.dump` output, `tarfile.add(dir, arcname=".")` with pax headers and
  *   entries in directory order) loads with `loadArchive()`;
- * - the real `cosign save` layouts in ../shared/vectors/slsa-verifier/ have the index shape and `kind`
+ * - the real `cosign save` layouts in tests/testdata/vectors/slsa-verifier/ have the index shape and `kind`
  *   annotations our reader accepts.
  *
  * @module
@@ -139,8 +139,8 @@ Deno.test("loadArchive() loads an archive shaped exactly like the Python tool's 
   );
 });
 
-Deno.test("parseArchiveIndex() accepts the real cosign save layouts of ../shared/vectors/slsa-verifier", async () => {
-  const root = new URL("../../../shared/vectors/slsa-verifier/", import.meta.url).pathname;
+Deno.test("parseArchiveIndex() accepts the real cosign save layouts of tests/testdata/vectors/slsa-verifier", async () => {
+  const root = new URL("../testdata/vectors/slsa-verifier/", import.meta.url).pathname;
   const found = (await runCommand("find", [root, "-name", "index.json"])).stdout.trim().split("\n");
   assert.ok(found.length >= 2);
   for (const file of found) {
