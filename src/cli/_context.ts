@@ -18,7 +18,7 @@ import { loadPublicKeyFile, pinnedPublisherKey } from "../sigstore/keys.ts";
 import { type SelectedTrust, selectTrust } from "../sigstore/trust_selection.ts";
 import type { SigstoreTrustedRoot } from "../sigstore/trusted_root.ts";
 import { resolveDataDir } from "../store/data_dir.ts";
-import { storedTrustedRootPath } from "../tuf/stored_trusted_root.ts";
+import { storedTrustedRootFile } from "../tuf/stored_trusted_root.ts";
 import type { UpdateContext } from "../update/context.ts";
 import { type CommonOptions, deadlineOptions, DEFAULT_IMAGE } from "./common.ts";
 import type { Output } from "./output.ts";
@@ -108,7 +108,7 @@ export async function trustFrom(options: CommonOptions): Promise<SelectedTrust> 
   return await selectTrust({
     rekorKeyFile: options.rekorKey,
     trustedRootFile: options.trustedRoot,
-    storedTrustedRootFile: storedTrustedRootPath(resolveDataDir({ dataDir: options.dataDir })),
+    storedTrustedRootFile: await storedTrustedRootFile(resolveDataDir({ dataDir: options.dataDir })),
   });
 }
 

@@ -13,6 +13,7 @@
 import { join } from "node:path";
 import { DangerzoneError } from "../errors.ts";
 import { readFileBounded } from "../read_bounded.ts";
+import { ownDirectoryExists } from "../store/data_dir.ts";
 import type { SigstoreTrustedRoot } from "../sigstore/trusted_root.ts";
 
 /** Sigstore's public TUF repository, the default `--tuf-url`. */
@@ -62,9 +63,11 @@ export function tufCacheDir(dataDir: string, tufUrl: URL): string {
  * ```
  */
 export async function storedTrustedRootFile(dataDir: string): Promise<string | undefined> {
+  // a data dir that is a file, or a `tuf/` that is a link or special file, is DATA_DIR_INVALID
+  if (!await ownDirectoryExists(dataDir, ["tuf"])) return undefined;
   const path = storedTrustedRootPath(dataDir);
   try {
-    await Deno.stat(path);
+    await Deno.lstat(path);
     return path;
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return undefined;
