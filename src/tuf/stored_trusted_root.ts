@@ -12,7 +12,7 @@
  */
 import { join } from "node:path";
 import { DangerzoneError } from "../errors.ts";
-import { readFileBounded } from "../read_bounded.ts";
+import { readOwnFileBounded } from "../read_bounded.ts";
 import { ownDirectoryExists } from "../store/data_dir.ts";
 import type { SigstoreTrustedRoot } from "../sigstore/trusted_root.ts";
 
@@ -88,12 +88,12 @@ export async function storedTrustedRoot(dataDir: string): Promise<SigstoreTruste
   const path = await storedTrustedRootFile(dataDir);
   if (path === undefined) return undefined;
   const { MAX_TRUSTED_ROOT_BYTES, parseTrustedRoot } = await import("../sigstore/trusted_root.ts");
-  const bytes = await readFileBounded(path, {
+  const bytes = await readOwnFileBounded(path, {
     limit: MAX_TRUSTED_ROOT_BYTES,
     tooLargeCode: "TRUST_ROOT_INVALID",
     what: "stored trusted root",
   });
-  return parseTrustedRoot(bytes, { source: path });
+  return bytes === null ? undefined : parseTrustedRoot(bytes, { source: path });
 }
 
 /** The origin record of the stored trusted root, or `undefined` (none stored, or unreadable). */
