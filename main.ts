@@ -152,6 +152,21 @@ export function buildProgram(
         .requiredOption("--digest <sha256:hex>", "the image manifest digest the signatures must cover")
         .option("--reference <repo>", "enforce this signed docker-reference (otherwise only reported)"),
   );
+  command(
+    "mirror",
+    "Verify an image, then copy it and every signature form into another registry (the tag moves last).",
+    "dangerzone-image mirror --to registry.example/mirror/dangerzone/v1",
+    async (a, o, out) => (await import("./src/cli/mirror.ts")).mirrorCommand(a, o, out),
+    (c) =>
+      c.requiredOption("--to <registry/repo[:tag]>", "destination repository (tag: the source's)")
+        .option(
+          "--arch <arch>",
+          "copy only this architecture of an index (repeatable)",
+          (v: string, p: string[]) => [...p, v],
+          [],
+        )
+        .option("--force", "bypass only the destination's rollback check"),
+  );
   return program;
 }
 
