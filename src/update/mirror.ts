@@ -6,7 +6,7 @@
  * 1. {@linkcode verifyRemoteImage} on the source: resolve, verify the signatures (legacy and bundles),
  *    enforce the signed reference (`--identity` when the source is itself a mirror), and refuse a
  *    rollback against the mirror's own state for this destination
- *    (`<data-dir>/mirror/<id of the destination repository>/`).
+ *    (`<data-dir>/mirror/<id of the signed repository>/`).
  * 2. The destination tag: when it holds an image whose signatures verify and whose log index is
  *    higher than the source's, refuse (`ROLLBACK`, exit 11) unless `force`. Content that does not
  *    verify there counts as nothing.
@@ -37,7 +37,7 @@ import { checkRollback, type LogState, type LogStateEntry, LogStateStore } from 
 import { withStoreLock } from "../store/lock.ts";
 import { type DestinationStats, registryDestination } from "./_mirror_destination.ts";
 import { legacyLogIdOf, type UpdateContext } from "./context.ts";
-import { type RemoteVerification, verifyRemoteImage } from "./verify_remote.ts";
+import { expectedRepository, type RemoteVerification, verifyRemoteImage } from "./verify_remote.ts";
 
 /** Options of {@linkcode mirrorImage}. */
 export interface MirrorOptions {
@@ -117,7 +117,7 @@ export async function mirrorImage(ctx: UpdateContext, options: MirrorOptions): P
       hint: "give --to another repository",
     });
   }
-  const stateDir = await mirrorStateDir(ctx.dataDir, destination);
+  const stateDir = await mirrorStateDir(ctx.dataDir, expectedRepository(ctx, ctx.image));
   return await withStoreLock(stateDir, () => mirrorLocked(ctx, options, destination, stateDir));
 }
 
@@ -272,9 +272,12 @@ function stateOf(verified: readonly VerifiedImageSignature[]): LogState {
   return { logs, legacyLastLogIndex: null };
 }
 
-/** `<data-dir>/mirror/<first 16 hex of sha256 of the destination repository>`, created. */
-async function mirrorStateDir(dataDir: string, destination: Reference): Promise<string> {
-  const id = (await sha256Digest(new TextEncoder().encode(destination.name()))).slice(7, 23);
+/**
+ * `<data-dir>/mirror/<first 16 hex of sha256 of the signed repository>`, created: one anti-rollback
+ * state per publisher repository, whatever the destination (the mirror never goes back for anyone).
+ */
+async function mirrorStateDir(dataDir: string, signedRepository: string): Promise<string> {
+  const id = (await sha256Digest(new TextEncoder().encode(signedRepository))).slice(7, 23);
   const dir = join(dataDir, "mirror", id);
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   return dir;

@@ -105,6 +105,27 @@ Deno.test("contract: every registry and runtime command's --json, progress and e
   });
 
   await t.step(
+    "mirror: into another repository (blobs mounted), then a second run that copies nothing",
+    async () => {
+      const to = ["--to", `${sr.reg.host}/mirror/contract`];
+      const doc = assertDocument(
+        await runCli(["mirror", ...common(image), ...to], { env }),
+        0,
+        "mirror",
+        "ok",
+      );
+      assert.equal(doc["digest"], img.digest);
+      const again = assertDocument(
+        await runCli(["mirror", ...common(image), ...to], { env }),
+        0,
+        "mirror",
+        "again",
+      );
+      assert.equal(Reflect.get(Object(again["copied"]), "bytes"), 0);
+    },
+  );
+
+  await t.step(
     "verify-signatures: verified (exit 0) and not verified (exit 10, its own failure form)",
     async () => {
       const keys = ["--pubkey", sr.pubkeyFile, "--rekor-key", sr.rekorKeyFile, "--json"];
