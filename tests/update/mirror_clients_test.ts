@@ -4,12 +4,16 @@
  * `--image <mirror>/... --identity <publisher repo>` behave exactly as against the publisher; and a
  * mirror that others can push to cannot make a client install anything unsigned, signed with another
  * key, signed for another repository, or older than what it has: one test each, the client's podman
- * images and signature store unchanged afterwards.
+ * images and signature store unchanged afterwards. `attest-provenance` finds the same `.att` attestation
+ * through the mirror as at the publisher.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { parseManifest } from "../../src/oci/manifest.ts";
+import { parseReference } from "../../src/oci/reference.ts";
+import { RegistryClient } from "../../src/registry/client.ts";
 import { type CliResult, field, runCli } from "../_helpers/cli.ts";
 import { createTestKey } from "../_helpers/cosign_signer.ts";
 import type { BuiltImage } from "../_helpers/images.ts";
@@ -214,4 +218,68 @@ Deno.test("a mirror serving an older image than the client has: refused (exit 11
     11,
     "ROLLBACK",
   );
+});
+
+const SLSA_LAYOUT = new URL(
+  "../testdata/vectors/slsa-verifier/cli/slsa-verifier/testdata/gha_generic_container/v2.1.0/container_workflow_dispatch",
+  import.meta.url,
+).pathname;
+
+/** Pushes the real vector's `.att` manifest (and its blobs) as the attestations of `digest` in `repository`. */
+async function attachVectorAttestation(
+  sr: SignedRegistry,
+  repository: string,
+  digest: string,
+): Promise<void> {
+  const index = JSON.parse(await Deno.readTextFile(join(SLSA_LAYOUT, "index.json")));
+  const blob = (d: string) => Deno.readFile(join(SLSA_LAYOUT, "blobs", "sha256", d.slice(7)));
+  using client = new RegistryClient(sr.clientOptions);
+  const ref = parseReference(`${sr.reg.host}/${repository}`);
+  for (const entry of index.manifests) {
+    if (entry.annotations?.kind !== "dev.cosignproject.cosign/atts") continue;
+    const raw = await blob(entry.digest);
+    const m = parseManifest(raw);
+    if (m.kind !== "manifest") throw new Error("fixture: att is not a manifest");
+    for (const d of [m.config, ...m.layers]) await client.putBlob(ref, d, await blob(d.digest));
+    await client.putManifest(ref, raw, { tag: `sha256-${digest.slice(7)}.att` });
+  }
+}
+
+Deno.test("attest-provenance reads the same attestations through a mirror as from the publisher", async () => {
+  await using sr = await startSignedRegistry("plain");
+  await using tmp = makeTempDir("mirror-attest");
+  const img = await sr.pushBusybox(PUBLISHER, "latest", "attested");
+  await sr.sign(img.digest, { repository: PUBLISHER, logIndex: 7 });
+  await attachVectorAttestation(sr, PUBLISHER, img.digest);
+  const mirrored = await runCli([
+    "mirror",
+    ...sr.cliArgs(`${sr.reg.host}/${PUBLISHER}:latest`, tmp.path),
+    "--to",
+    `${sr.reg.host}/${MIRROR}`,
+    "--json",
+  ], { env: sr.env });
+  assert.equal(mirrored.code, 0, mirrored.stderr);
+  assert.equal(field(JSON.parse(mirrored.stdout), "signatures", "legacyAttestations"), 1);
+  const attest = (repo: string) =>
+    runCli([
+      "attest-provenance",
+      `${sr.reg.host}/${repo}:latest`,
+      "--repository",
+      "slsa-framework/example-package",
+      "--json",
+    ], { env: sr.env });
+  const direct = await attest(PUBLISHER);
+  const viaMirror = await attest(MIRROR);
+  // The only real provenance vector attests an image whose layers were pruned (it cannot be mirrored
+  // through verify-then-copy), so it is attached to a test image: both runs find the same attestation and
+  // stop at the same rule (its subject is the vector's image), with the same document.
+  assert.equal(direct.code, 10, direct.stderr);
+  assert.equal(field(JSON.parse(direct.stdout), "error", "code"), "POLICY_DIGEST_MISMATCH");
+  assert.equal(viaMirror.code, direct.code, viaMirror.stderr);
+  assert.equal(viaMirror.stdout, direct.stdout);
+  // a mirror without the .att would answer differently
+  const bare = await sr.pushBusybox("fleet/bare", "latest", "no attestation");
+  await sr.sign(bare.digest, { repository: "fleet/bare", logIndex: 8 });
+  const none = await attest("fleet/bare");
+  assert.notEqual(field(JSON.parse(none.stdout), "error", "code"), "POLICY_DIGEST_MISMATCH", none.stdout);
 });
