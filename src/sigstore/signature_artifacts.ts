@@ -56,6 +56,11 @@ export interface SignatureArtifact {
   readonly blobs: readonly Descriptor[];
 }
 
+/** True for a Sigstore bundle layer media type (`application/vnd.dev.sigstore.bundle…`). */
+export function isBundleMediaType(mediaType: string): boolean {
+  return mediaType.startsWith("application/vnd.dev.sigstore.bundle");
+}
+
 /** The tag of a legacy cosign artifact of `digest`: `sha256-<hex>.sig` or `.att`. */
 export function legacyArtifactTag(digest: Digest, kind: "sig" | "att"): string {
   return `sha256-${digestHex(digest)}.${kind}`;

@@ -11,8 +11,8 @@
  *    one image; {@linkcode assertBlobsComplete}: every blob the image, its signatures and attestations
  *    reference is present with the right size, manifests with the right digest.
  * 3. The archive's signature manifests become `cosign download signature` entries (as Dangerzone's Python
- *    tool converts them) and are verified for the image digest with every rule and the reference policy;
- *    then the rollback rule, which `--force` alone bypasses (with a warning, and a confirmation when the
+ *    tool converts them) and its cosign v3 bundles (referrer entries) are read; both are verified for the
+ *    image digest with every rule and the reference policy; then the rollback rule, which `--force` alone bypasses (with a warning, and a confirmation when the
  *    caller supplies one: a TTY).
  * 4. Only the verified image (root, platform manifest, config, layers) leaves the archive, in the one pass
  *    that hashes the layers ({@linkcode copyImage}, blobs read by offset): for a local podman it is
@@ -42,8 +42,7 @@ import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import type { Digest } from "../oci/digest.ts";
 import { parseManifest } from "../oci/manifest.ts";
 import { formatPlatform, normalizePlatform, selectPlatform } from "../oci/platform.ts";
-import { type LogPosition, verifiedLogPositions } from "../sigstore/policy.ts";
-import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
+import { type LogPosition, type VerifiedImageSignature, verifiedLogPositions } from "../sigstore/policy.ts";
 import { StoreLock } from "../store/lock.ts";
 import { checkRollback } from "../store/log_state.ts";
 import { verifySignatureManifests } from "./_archive_signatures.ts";
@@ -184,7 +183,7 @@ async function loadLocked(
     const chosen = await chooseImage(layout, index, options.platform);
     const roots: BlobRoot[] = [
       { descriptor: chosen.manifest, label: "the image" },
-      ...archiveRoots(index, [CosignKind.SIGNATURES, CosignKind.ATTESTATIONS]),
+      ...archiveRoots(index, [CosignKind.SIGNATURES, CosignKind.ATTESTATIONS, CosignKind.REFERRER]),
     ];
     await assertBlobsComplete(layout, roots);
     return chosen;
@@ -196,7 +195,12 @@ async function loadLocked(
     manifest: (d) => asArchiveError(() => layout.getManifest(d)),
     blob: (d) =>
       asArchiveError(async () => new Uint8Array(await new Response(await layout.getBlob(d)).arrayBuffer())),
-  }, { manifests: index.signatures, digest: index.image.digest, expectedReference });
+  }, {
+    manifests: index.signatures,
+    referrers: index.referrers,
+    digest: index.image.digest,
+    expectedReference,
+  });
   const verified = signatures.verified;
   options.onStep?.({
     step: "verified",
@@ -249,7 +253,7 @@ async function loadLocked(
 /** Applies the rollback rule; returns true when `force` bypassed a refusal (after the warning and confirmation). */
 async function checkRollbackOrForce(
   ctx: UpdateContext,
-  verified: readonly VerifiedCosignSignature[],
+  verified: readonly VerifiedImageSignature[],
   options: LoadArchiveOptions,
   warn: (message: string) => void,
 ): Promise<boolean> {
