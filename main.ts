@@ -165,6 +165,10 @@ export function buildProgram(
           (v: string, p: string[]) => [...p, v],
           [],
         )
+        .option(
+          "--archive <file>",
+          "mirror an air-gapped archive (verified as load-archive does) instead of --image",
+        )
         .option("--force", "bypass only the destination's rollback check"),
   );
   return program;

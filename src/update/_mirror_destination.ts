@@ -13,7 +13,7 @@ import { DangerzoneError, isDangerzoneError } from "../errors.ts";
 import type { ContentStore, ReadOptions } from "../oci/content_store.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { type Digest, sha256Digest } from "../oci/digest.ts";
-import { isSelfVerifying, verifyStream } from "../oci/verify_stream.ts";
+import { isSelfVerifying, markSelfVerifying, verifyStream } from "../oci/verify_stream.ts";
 import type { Reference } from "../oci/reference.ts";
 import type { RegistryClient } from "../registry/client.ts";
 
@@ -85,8 +85,9 @@ export function registryDestination(
 
   async function uploadOnce(desc: Descriptor, stream: ReadableStream<Uint8Array>, read: ReadOptions) {
     let sourceError: unknown;
-    const body = watched(
+    const body = mapStreamErrors(
       isSelfVerifying(stream, desc) ? stream : stream.pipeThrough(verifyStream(desc)),
+      desc,
       (err) => (sourceError = err),
     );
     try {
@@ -150,25 +151,26 @@ export function registryDestination(
 }
 
 /**
- * The same chunks; an error of the source is handed to `onError` before it errors this stream (the
- * upload then fails with a transport error that would hide it).
+ * The same chunks; an error of the source passes through `map` before it errors this stream (to note it,
+ * or to name it better). It errors exactly when the source does, so a self-verifying mark carries over.
  */
-function watched(
+export function mapStreamErrors(
   stream: ReadableStream<Uint8Array>,
-  onError: (err: unknown) => void,
+  desc: Descriptor,
+  map: (err: unknown) => unknown,
 ): ReadableStream<Uint8Array> {
   const reader = stream.getReader();
-  return new ReadableStream<Uint8Array>({
+  const out = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         const { done, value } = await reader.read();
         if (done) controller.close();
         else controller.enqueue(value);
       } catch (err) {
-        onError(err);
-        throw err;
+        throw map(err);
       }
     },
     cancel: (reason) => reader.cancel(reason),
   });
+  return isSelfVerifying(stream, desc) ? markSelfVerifying(out, desc) : out;
 }

@@ -1,5 +1,5 @@
 /**
- * `mirror`: verify an image exactly as `upgrade` does, then copy it and every signature form into
+ * `mirror`: verify an image (in a registry, or an air-gapped archive) exactly as `upgrade` (or `load-archive`) does, then copy it and every signature form into
  * another registry, digests preserved, so clients upgrade from there with `--identity` naming the
  * publisher's repository (issue 10). The pipeline, in order, under the lock of the mirror's state:
  *
@@ -22,81 +22,28 @@
  *
  * @module
  */
-import { join } from "node:path";
-import { copyImage } from "../copy.ts";
-import { DangerzoneError, ExitCode, exitCodeFor, isDangerzoneError } from "../errors.ts";
+import { DangerzoneError } from "../errors.ts";
+import type { ContentStore } from "../oci/content_store.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
-import { type Digest, sha256Digest } from "../oci/digest.ts";
 import { parseManifest } from "../oci/manifest.ts";
 import { formatPlatform } from "../oci/platform.ts";
-import type { Reference } from "../oci/reference.ts";
-import { addToReferrersTag } from "../registry/referrers_tag.ts";
-import { type LogPosition, type VerifiedImageSignature, verifiedLogPositions } from "../sigstore/policy.ts";
 import { listSignatureArtifacts, type SignatureArtifact } from "../sigstore/signature_artifacts.ts";
-import { checkRollback, type LogState, type LogStateEntry, LogStateStore } from "../store/log_state.ts";
+import { checkRollback, LogStateStore } from "../store/log_state.ts";
 import { withStoreLock } from "../store/lock.ts";
-import { type DestinationStats, registryDestination } from "./_mirror_destination.ts";
+import { mapStreamErrors } from "./_mirror_destination.ts";
+import {
+  destinationOf,
+  type MirrorOptions,
+  type MirrorResult,
+  mirrorStateDir,
+  publishVerified,
+} from "./_mirror_publish.ts";
 import { legacyLogIdOf, type UpdateContext } from "./context.ts";
-import { expectedRepository, type RemoteVerification, verifyRemoteImage } from "./verify_remote.ts";
+import { openArchive, type OpenedArchive, toArchiveError, verifyArchiveContent } from "./load_archive.ts";
+import { expectedRepository, verifyRemoteImage } from "./verify_remote.ts";
 
-/** Options of {@linkcode mirrorImage}. */
-export interface MirrorOptions {
-  /** The destination `REGISTRY/REPO[:TAG]`; without a tag, the source's tag (else `latest`). */
-  to: Reference;
-  /** Only these architectures of an index (default: every platform). */
-  architectures?: readonly string[];
-  /** Bypass only the destination's rollback check. */
-  force?: boolean;
-  /** Aborts the copy. */
-  signal?: AbortSignal;
-  /** Step notifications (human output). */
-  onStep?: (step: MirrorStep) => void;
-  /** One line per notable protocol event (for `--debug`). */
-  onLog?: (line: string) => void;
-}
-
-/** A step of the mirror, for human output. */
-export type MirrorStep =
-  | { step: "verified"; remote: RemoteVerification }
-  | { step: "platform"; platform: string; digest: Digest; copiedBytes: number }
-  | { step: "artifact"; artifact: SignatureArtifact }
-  | { step: "tagged"; reference: string };
-
-/** The signature artifacts copied, by form. */
-export interface MirroredSignatures {
-  /** `sha256-<hex>.sig` manifests. */
-  readonly legacySignatures: number;
-  /** `sha256-<hex>.att` manifests. */
-  readonly legacyAttestations: number;
-  /** Referrers (bundles, attestations, OCI 1.1 signatures). */
-  readonly referrers: number;
-  /** How referrers were listed at the destination: its referrers API, the tag schema, or both. */
-  readonly referrersListedVia: readonly ("api" | "tag-schema")[];
-}
-
-/** The result of {@linkcode mirrorImage}. */
-export interface MirrorResult {
-  /** The verified source. */
-  readonly remote: RemoteVerification;
-  /** The destination reference the tag was moved on (`registry/repo:tag`). */
-  readonly destination: string;
-  /** The verified digest, now at the destination tag. */
-  readonly digest: Digest;
-  /** What the destination tag held before (null: nothing). */
-  readonly previousDigest: Digest | null;
-  /** The platform manifests copied: `os/arch[/variant]` and digest. */
-  readonly platforms: readonly { readonly platform: string; readonly digest: Digest }[];
-  /** The signature artifacts copied. */
-  readonly signatures: MirroredSignatures;
-  /** What the destination did. */
-  readonly stats: DestinationStats;
-  /** Bytes of blobs copied (0 on a second run). */
-  readonly copiedBytes: number;
-  /** The verified log positions recorded in the mirror's state. */
-  readonly positions: readonly LogPosition[];
-  /** The mirror's state directory for this destination. */
-  readonly stateDir: string;
-}
+export type { MirroredSignatures, MirrorOptions, MirrorResult, MirrorStep } from "./_mirror_publish.ts";
+export type { DestinationStats } from "./_mirror_destination.ts";
 
 /**
  * Verifies the source and mirrors it to `options.to`. Throws like {@linkcode verifyRemoteImage} (exit
@@ -110,109 +57,165 @@ export interface MirrorResult {
  * ```
  */
 export async function mirrorImage(ctx: UpdateContext, options: MirrorOptions): Promise<MirrorResult> {
-  const tag = options.to.tag ?? ctx.image.tag ?? "latest";
-  const destination = options.to.withTag(tag);
-  if (destination.name() === ctx.image.name()) {
-    throw new DangerzoneError("USAGE", "the destination is the source repository", {
-      hint: "give --to another repository",
-    });
-  }
+  const destination = destinationOf(ctx, options.to);
   const stateDir = await mirrorStateDir(ctx.dataDir, expectedRepository(ctx, ctx.image));
-  return await withStoreLock(stateDir, () => mirrorLocked(ctx, options, destination, stateDir));
+  return await withStoreLock(stateDir, async () => {
+    const read = options.signal === undefined ? {} : { signal: options.signal };
+    // 1. The source, verified as upgrade verifies it, against the mirror's own state.
+    const remote = await verifyRemoteImage({ ...ctx, dataDir: stateDir }, read);
+    options.onStep?.({
+      step: "verified",
+      source: remote.reference.format(),
+      digest: remote.digest,
+      remote,
+      signatures: remote.verified.length,
+    });
+    const root = remote.manifest;
+    const parsed = parseManifest(root.raw, root.descriptor.mediaType);
+    const images = parsed.kind === "index"
+      ? selectPlatforms(parsed.manifests, options.architectures)
+      : [root.descriptor];
+    const source = ctx.image.withDigest(remote.digest);
+    const subjects = parsed.kind === "index"
+      ? [remote.digest, ...images.map((d) => d.digest)]
+      : [remote.digest];
+    return await publishVerified(
+      ctx,
+      {
+        name: remote.reference.format(),
+        store: ctx.registry.store(source),
+        root,
+        images,
+        artifacts: await listSignatureArtifacts(ctx.registry, source, subjects, read),
+        verified: remote.verified,
+        expectedReference: remote.expectedReference,
+        remote,
+        registryRepository: source,
+      },
+      destination,
+      stateDir,
+      options,
+    );
+  });
 }
 
-async function mirrorLocked(
+/**
+ * `mirror --archive FILE`: verifies an air-gapped archive completely (everything `load-archive` checks:
+ * the tar, the index, every blob, the signatures of both forms; then the rollback rule against the
+ * mirror's state), then pushes the image and all its signatures to `options.to`, the tag last. Throws
+ * `ARCHIVE_INVALID` (exit 13), verification codes (10), `ROLLBACK` (11), `REGISTRY_*` (12).
+ *
+ * @example
+ * ```ts ignore
+ * await mirrorArchive(ctx, "dangerzone-amd64.tar", { to: parseReference("registry.lan/dz/v1:latest") });
+ * ```
+ */
+export async function mirrorArchive(
   ctx: UpdateContext,
+  path: string,
   options: MirrorOptions,
-  destination: Reference,
-  stateDir: string,
 ): Promise<MirrorResult> {
-  const read = options.signal === undefined ? {} : { signal: options.signal };
-  const legacyLogId = legacyLogIdOf(ctx);
-  // 1. The source, verified as upgrade verifies it, against the mirror's own state.
-  const remote = await verifyRemoteImage({ ...ctx, dataDir: stateDir }, read);
-  options.onStep?.({ step: "verified", remote });
-
-  // 2. The destination tag must not hold a newer verified image.
-  const previous = await destinationImage(ctx, destination, remote, stateDir, read);
-  if (previous?.verified !== undefined && options.force !== true) {
-    checkRollback(stateOf(previous.verified), remote.verified, { legacyLogId });
-  }
-
-  // 3. Platforms, then signatures; the tag last.
-  const source = ctx.image.withDigest(remote.digest);
-  const src = ctx.registry.store(source);
-  const sameRegistry = source.registry === destination.registry;
-  const dst = registryDestination(ctx.registry, destination, {
-    reopen: (d, o) => src.getBlob(d, o),
-    ...(sameRegistry ? { mountFrom: source.repository } : {}),
-    ...(options.onLog === undefined ? {} : { log: options.onLog }),
-  });
-  const root = remote.manifest;
-  const parsed = parseManifest(root.raw, root.descriptor.mediaType);
-  const platforms: { platform: string; digest: Digest }[] = [];
-  let copiedBytes = 0;
-  const images: Descriptor[] = parsed.kind === "index"
-    ? selectPlatforms(parsed.manifests, options.architectures)
-    : [root.descriptor];
-  for (const entry of images) {
-    const copied = await copyImage(src, dst, { root: entry, ...read });
-    copiedBytes += copied.copiedBytes;
-    const platform = entry.platform === undefined ? "single-platform" : formatPlatform(entry.platform);
-    platforms.push({ platform, digest: entry.digest });
-    options.onStep?.({ step: "platform", platform, digest: entry.digest, copiedBytes: copied.copiedBytes });
-  }
-
-  const subjects = parsed.kind === "index"
-    ? [remote.digest, ...images.map((d) => d.digest)]
-    : [remote.digest];
-  const artifacts = await listSignatureArtifacts(ctx.registry, source, subjects, read);
-  const pendingTag = new Map<Digest, Descriptor[]>();
-  const via = new Set<"api" | "tag-schema">();
-  for (const a of artifacts) {
-    const copied = await copyImage(src, dst, {
-      root: a.descriptor,
-      ...(a.tag === undefined ? {} : { tag: a.tag }),
-      ...read,
+  const destination = destinationOf(ctx, options.to);
+  using opened = await openArchive(path);
+  const stateDir = await mirrorStateDir(ctx.dataDir, expectedRepository(ctx, ctx.image));
+  return await withStoreLock(stateDir, async () => {
+    const content = await verifyArchiveContent(ctx, opened);
+    const verified = content.signatures.verified;
+    const legacyLogId = legacyLogIdOf(ctx);
+    checkRollback(await new LogStateStore(stateDir, { legacyLogId }).read(), verified, { legacyLogId });
+    const image = opened.index.image;
+    options.onStep?.({
+      step: "verified",
+      source: path,
+      digest: image.digest,
+      remote: null,
+      signatures: verified.length,
     });
-    copiedBytes += copied.copiedBytes;
-    if (a.kind === "referrer") {
-      if (dst.subjectIndexed(a.descriptor.digest)) via.add("api");
-      else pendingTag.set(a.subject, [...pendingTag.get(a.subject) ?? [], a.descriptor]);
-    }
-    options.onStep?.({ step: "artifact", artifact: a });
-  }
-  for (const [subject, referrers] of pendingTag) {
-    via.add("tag-schema");
-    await addToReferrersTag(ctx.registry, destination, subject, referrers, read);
-  }
+    const rootDescriptor: Descriptor = { mediaType: image.mediaType, digest: image.digest, size: image.size };
+    return await publishVerified(
+      ctx,
+      {
+        name: path,
+        store: archiveStore(opened.layout),
+        root: { descriptor: rootDescriptor, raw: await opened.layout.getManifest(rootDescriptor) },
+        images: [content.target.manifest],
+        artifacts: await archiveArtifacts(opened),
+        verified,
+        expectedReference: content.expectedReference,
+        remote: null,
+      },
+      destination,
+      stateDir,
+      options,
+    );
+  });
+}
 
-  // 4. The tag moves last.
-  options.signal?.throwIfAborted();
-  await dst.putManifest(root.descriptor, root.raw, destination.tag, read);
-  options.onStep?.({ step: "tagged", reference: destination.format() });
-
-  // 5. The mirror's state moves forward.
-  await new LogStateStore(stateDir, { legacyLogId }).record(remote.verified);
-
-  const count = (kind: SignatureArtifact["kind"]) => artifacts.filter((a) => a.kind === kind).length;
+/**
+ * The archive as a copy source whose content failures (a layer that does not match its digest: the file
+ * changed after it was checked) are `ARCHIVE_INVALID`, even when they surface at the end of a blob
+ * stream that feeds an upload.
+ */
+function archiveStore(layout: ContentStore): ContentStore {
   return {
-    remote,
-    destination: destination.format(),
-    digest: remote.digest,
-    previousDigest: previous?.digest ?? null,
-    platforms,
-    signatures: {
-      legacySignatures: count("legacy-signature"),
-      legacyAttestations: count("legacy-attestation"),
-      referrers: count("referrer"),
-      referrersListedVia: [...via].sort(),
+    resolve: (r, o) => layout.resolve(r, o),
+    getManifest: async (d, o) => {
+      try {
+        return await layout.getManifest(d, o);
+      } catch (err) {
+        throw toArchiveError(err);
+      }
     },
-    stats: dst.stats,
-    copiedBytes,
-    positions: remote.positions,
-    stateDir,
+    getBlob: async (d, o) => {
+      let stream: ReadableStream<Uint8Array>;
+      try {
+        stream = await layout.getBlob(d, o);
+      } catch (err) {
+        throw toArchiveError(err);
+      }
+      return mapStreamErrors(stream, d, toArchiveError);
+    },
+    hasBlob: (d, o) => layout.hasBlob(d, o),
+    putBlob: (d, s, o) => layout.putBlob(d, s, o),
+    putManifest: (d, raw, tag, o) => layout.putManifest(d, raw, tag, o),
   };
+}
+
+/** The archive's signature manifests, attestations and referrers as artifacts of its image. */
+async function archiveArtifacts(opened: OpenedArchive): Promise<SignatureArtifact[]> {
+  const { index, layout } = opened;
+  const subject = index.image.digest;
+  const hex = subject.slice("sha256:".length);
+  const out: SignatureArtifact[] = [];
+  const forms = [
+    ["legacy-signature", index.signatures, `sha256-${hex}.sig`],
+    ["legacy-attestation", index.attestations, `sha256-${hex}.att`],
+    ["referrer", index.referrers, undefined],
+  ] as const;
+  for (const [kind, entries, tag] of forms) {
+    for (const entry of entries) {
+      const descriptor = withoutKind(entry);
+      const raw = await layout.getManifest(descriptor);
+      const parsed = parseManifest(raw, descriptor.mediaType);
+      if (parsed.kind !== "manifest") {
+        throw new DangerzoneError(
+          "ARCHIVE_INVALID",
+          `the archive's ${kind} ${entry.digest} is not a manifest`,
+        );
+      }
+      out.push({ kind, subject, tag, descriptor, raw, blobs: [parsed.config, ...parsed.layers] });
+    }
+  }
+  return out;
+}
+
+/** An archive entry as the registry lists it: without the archive's `kind` annotation. */
+function withoutKind(d: Descriptor): Descriptor {
+  const out: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
+  if (d.artifactType !== undefined) out.artifactType = d.artifactType;
+  const { kind: _kind, ...rest } = d.annotations ?? {};
+  if (Object.keys(rest).length > 0) out.annotations = rest;
+  return out;
 }
 
 /** The platform entries of the index to copy: all, or those of the given architectures. */
@@ -230,55 +233,4 @@ function selectPlatforms(entries: readonly Descriptor[], architectures?: readonl
     });
   }
   return selected;
-}
-
-/** What the destination tag holds, and its verified signatures when they verify. */
-async function destinationImage(
-  ctx: UpdateContext,
-  destination: Reference,
-  remote: RemoteVerification,
-  stateDir: string,
-  read: { signal?: AbortSignal },
-): Promise<{ digest: Digest; verified?: readonly VerifiedImageSignature[] } | undefined> {
-  let digest: Digest;
-  try {
-    digest = (await ctx.registry.getManifest(destination, read)).descriptor.digest;
-  } catch (err) {
-    if (isDangerzoneError(err, "REGISTRY_NOT_FOUND")) return undefined;
-    throw err;
-  }
-  try {
-    // verified like the source (same keys, same signed repository), against no state at all
-    const found = await verifyRemoteImage(
-      { ...ctx, image: destination, identity: remote.expectedReference, dataDir: join(stateDir, "no-state") },
-      { ...read, reference: destination.withDigest(digest) },
-    );
-    return { digest, verified: found.verified };
-  } catch (err) {
-    // unsigned, signed by someone else, malformed: nothing verified there, nothing to protect
-    if (err instanceof DangerzoneError && exitCodeFor(err.code) === ExitCode.VERIFICATION) {
-      return { digest };
-    }
-    throw err;
-  }
-}
-
-/** A log state holding the verified positions of what the destination holds. */
-function stateOf(verified: readonly VerifiedImageSignature[]): LogState {
-  const logs = new Map<string, LogStateEntry>();
-  for (const p of verifiedLogPositions(verified)) {
-    logs.set(p.logId, { logIndex: p.logIndex, integratedTime: p.integratedTime, digest: "", updatedAt: "" });
-  }
-  return { logs, legacyLastLogIndex: null };
-}
-
-/**
- * `<data-dir>/mirror/<first 16 hex of sha256 of the signed repository>`, created: one anti-rollback
- * state per publisher repository, whatever the destination (the mirror never goes back for anyone).
- */
-async function mirrorStateDir(dataDir: string, signedRepository: string): Promise<string> {
-  const id = (await sha256Digest(new TextEncoder().encode(signedRepository))).slice(7, 23);
-  const dir = join(dataDir, "mirror", id);
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  return dir;
 }

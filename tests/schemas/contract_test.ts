@@ -162,6 +162,9 @@ Deno.test("contract: every registry and runtime command's --json, progress and e
         `${phase}: ${loaded.stderr}`,
       );
     }
+    const to = ["--to", `${sr.reg.host}/airgap/contract`, "--archive", archive];
+    const mirrored = await runCli(["mirror", ...common(image, join(tmp.path, "mirror-air")), ...to], { env });
+    assert.equal(assertDocument(mirrored, 0, "mirror", "--archive")["sourceKind"], "archive");
   });
 
   await t.step("failure documents: exit 2, 10, 11, 12, 13 and 14", async () => {
