@@ -15,6 +15,9 @@ import type { Descriptor } from "../oci/descriptor.ts";
 import type { Reference } from "../oci/reference.ts";
 import type { TransportRequest, TransportResponse } from "./transport.ts";
 
+/** Bytes per chunk handed to `fetch` for an upload body. */
+const UPLOAD_CHUNK = 1024 * 1024;
+
 /** How a blob reached the destination. */
 export type UploadOutcome = "mounted" | "uploaded";
 
@@ -24,6 +27,8 @@ export interface UploadBlobOptions {
   mountFrom?: string;
   /** Aborts the upload. */
   signal?: AbortSignal;
+  /** Called with an error of the body stream itself (e.g. its verifier at EOF) before the upload fails. */
+  onBodyError?: (err: unknown) => void;
 }
 
 /**
@@ -75,11 +80,56 @@ export async function uploadBlobStream(
     method: "PUT",
     path: finish.toString(),
     headers: { "Content-Type": "application/octet-stream", "Content-Length": String(desc.size) },
-    body: stream,
+    body: releasedChunks(stream, options.onBodyError),
     bodyLength: desc.size,
   });
   await done.response.body?.cancel();
   return "uploaded";
+}
+
+/**
+ * The body as `fetch` sends it: chunks in buffers of our own (read from a byte stream with BYOB reads),
+ * each released (detached) once `fetch` has handed it to the network layer, so its memory is freed as
+ * soon as it is sent instead of at a later garbage collection (fresh 1 MiB chunks otherwise pile up to
+ * ~64 MB before V8 collects them). `fetch` keeps its own reference to a chunk's memory until it is
+ * written, so releasing ours is safe; with a high-water mark of 0 a chunk is produced only for a pending
+ * read, which takes it at once, so every chunk but the newest has been handed over when the next pull
+ * starts. A stream that is not a byte stream passes through unchanged.
+ */
+function releasedChunks(
+  stream: ReadableStream<Uint8Array>,
+  onError: ((err: unknown) => void) | undefined,
+): ReadableStream<Uint8Array> {
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = stream.getReader({ mode: "byob" });
+  } catch {
+    // not a byte stream
+  }
+  const reader: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array> = byob ??
+    stream.getReader();
+  const handed: ArrayBuffer[] = [];
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      while (handed.length > 1) handed.shift()?.transfer(0);
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = byob === undefined
+          ? await (reader as ReadableStreamDefaultReader<Uint8Array>).read()
+          : await byob.read(new Uint8Array(new ArrayBuffer(UPLOAD_CHUNK)));
+      } catch (err) {
+        onError?.(err);
+        throw err;
+      }
+      if (result.done) {
+        controller.close();
+        return;
+      }
+      if (byob !== undefined) handed.push(result.value.buffer as ArrayBuffer);
+      controller.enqueue(result.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 /** The absolute upload URL of a session response; a relative one must stay in the repository. */

@@ -85,16 +85,17 @@ export function registryDestination(
 
   async function uploadOnce(desc: Descriptor, stream: ReadableStream<Uint8Array>, read: ReadOptions) {
     let sourceError: unknown;
-    const body = mapStreamErrors(
-      isSelfVerifying(stream, desc) ? stream : stream.pipeThrough(verifyStream(desc)),
-      desc,
-      (err) => (sourceError = err),
-    );
     try {
-      return await client.uploadBlob(ref, desc, body, {
-        ...(options.mountFrom === undefined ? {} : { mountFrom: options.mountFrom }),
-        ...read,
-      });
+      return await client.uploadBlob(
+        ref,
+        desc,
+        isSelfVerifying(stream, desc) ? stream : stream.pipeThrough(verifyStream(desc)),
+        {
+          ...(options.mountFrom === undefined ? {} : { mountFrom: options.mountFrom }),
+          onBodyError: (err) => (sourceError = err),
+          ...read,
+        },
+      );
     } catch (err) {
       // the source's own failure (a digest mismatch at EOF) aborted the upload: report that
       throw sourceError ?? err;
