@@ -110,6 +110,8 @@ export interface VerifiedSource {
   expectedReference: string;
   /** The registry verification, for a registry source. */
   remote: RemoteVerification | null;
+  /** True when `images` are only some of the root index's platforms (`--arch`, or a one-platform archive). */
+  partialIndex: boolean;
   /** For a registry source: its repository, to mount blobs from on the same registry. */
   registryRepository?: Reference;
 }
@@ -171,7 +173,21 @@ export async function publishVerified(
 
   // 4. The tag moves last.
   options.signal?.throwIfAborted();
-  await dst.putManifest(root.descriptor, root.raw, destination.tag, read);
+  try {
+    await dst.putManifest(root.descriptor, root.raw, destination.tag, read);
+  } catch (err) {
+    if (!source.partialIndex || !isDangerzoneError(err, "REGISTRY_HTTP")) throw err;
+    throw new DangerzoneError(
+      "REGISTRY_HTTP",
+      `${destination.format()} refuses the index with only ${
+        platforms.map((p) => p.platform).join(", ")
+      } of its platforms (${err.message})`,
+      {
+        cause: err,
+        hint: "this registry checks an index's children: mirror every platform (without --arch)",
+      },
+    );
+  }
   options.onStep?.({ step: "tagged", reference: destination.format() });
 
   // 5. The mirror's state moves forward.

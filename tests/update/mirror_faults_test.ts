@@ -18,6 +18,7 @@ import { addToReferrersTag } from "../../src/registry/referrers_tag.ts";
 import { mirrorImage } from "../../src/update/mirror.ts";
 import { buildLargeImage } from "../_helpers/images.ts";
 import {
+  blobResponse,
   errorResponse,
   type FaultHandler,
   forwardHandler,
@@ -380,4 +381,39 @@ Deno.test("addToReferrersTag() merges without duplicates and refuses a fallback 
     await tagDigest(sr, sr.reg.host, `pub/hostile:sha256-${digestHex(hostile.digest)}`),
     hostile.digest,
   );
+});
+
+Deno.test("mirrorImage() from a source that serves a wrong layer fails DIGEST_MISMATCH; nothing is committed", async () => {
+  await using sr = await startSignedRegistry("plain");
+  await using dest = await startRegistry({ mode: "plain" });
+  await using data = makeTempDir("mirror-wrongbytes");
+  const img = await buildLargeImage(join(sr.dir, "wrong"), { sizeMiB: 2 });
+  const digest = await sr.push(img, "pub/big", "latest");
+  await sr.sign(digest, { repository: "pub/big", logIndex: 1 });
+  const layer = img.layerDigests[0];
+  assert.ok(layer !== undefined);
+  const bytes = await Deno.readFile(join(img.layoutDir, "blobs", "sha256", layer.slice(7)));
+  await using front = startFaultServer([
+    {
+      method: "GET",
+      path: `/v2/pub/big/blobs/${layer}`,
+      handler: (req) => blobResponse(req, bytes, { kind: "wrongBytes" }),
+    },
+    { path: /.*/, handler: viaFront(sr.reg.url) },
+  ]);
+  using ctx = await sr.context(`${front.host}/pub/big:latest`, data.path, {
+    identity: `${sr.reg.host}/pub/big`,
+  });
+  await assert.rejects(
+    mirrorImage(ctx, { to: parseReference(`${dest.host}/dz/big`) }),
+    (e) => isDangerzoneError(e, "DIGEST_MISMATCH"),
+  );
+  assert.equal(await tagDigest(sr, dest.host, "dz/big:latest"), null);
+  using client = new RegistryClient({});
+  const committed = await client.hasBlob(parseReference(`${dest.host}/dz/big`), {
+    mediaType: "application/octet-stream",
+    digest: layer,
+    size: bytes.length,
+  });
+  assert.equal(committed, false);
 });

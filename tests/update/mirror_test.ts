@@ -90,6 +90,29 @@ Deno.test("mirrorImage() copies an index, its platforms, .sig and bundle referre
   assert.equal(second.stats.uploadedBlobs + second.stats.mountedBlobs, 0);
   assert.equal(second.previousDigest, digest);
   assert.equal((await client.referrers(dst, digest)).length, 1);
+
+  // --arch: an architecture the index lacks is a usage problem before anything is copied
+  await assert.rejects(
+    mirrorImage(ctx, { to: parseReference(`${sr.reg.host}/mirror/arch`), architectures: ["s390x"] }),
+    (e) => isDangerzoneError(e, "PLATFORM_NOT_FOUND"),
+  );
+  // one platform of an index: distribution refuses an index whose children are missing; said clearly,
+  // after the platform and its signatures were copied, and no tag was written
+  const arm = parseReference(`${sr.reg.host}/mirror/arm`);
+  await assert.rejects(
+    mirrorImage(ctx, { to: arm, architectures: ["arm64"] }),
+    (e) => isDangerzoneError(e, "REGISTRY_HTTP") && /only linux\/arm64 of its platforms/.test(e.message),
+  );
+  const armPlatform = idx.platforms.find((p) => p.platform === "linux/arm64");
+  assert.ok(armPlatform !== undefined);
+  assert.equal(
+    (await client.getManifest(arm.withDigest(armPlatform.digest))).descriptor.digest,
+    armPlatform.digest,
+  );
+  await assert.rejects(
+    client.getManifest(arm.withTag("latest")),
+    (e) => isDangerzoneError(e, "REGISTRY_NOT_FOUND"),
+  );
 });
 
 Deno.test("mirrorImage() pushes into another registry with htpasswd auth; the source's tag is the default", async () => {
