@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { buildLargeImage, pushImage } from "../tests/_helpers/images.ts";
 import { makeTempDir } from "../tests/_helpers/process.ts";
 import { type RunningRegistry, startRegistry } from "../tests/_helpers/registry.ts";
+import { median, timedRun } from "./_timed_run.ts";
 import { startSignedRegistry } from "../tests/update/_fixture.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -34,38 +35,6 @@ const sizes = flag("--sizes", "256,1024").split(",").map(Number);
 const runs = Number(flag("--runs", "1"));
 if (sizes.some((s) => !Number.isInteger(s) || s <= 0) || !Number.isInteger(runs) || runs <= 0) {
   throw new Error("--sizes needs positive integers (MiB), --runs a positive integer");
-}
-const haveTime = await Deno.stat("/usr/bin/time").then(() => true, () => false);
-
-/** Runs a command; wall seconds and (with /usr/bin/time) peak RSS in KiB. */
-async function run(
-  cmd: string,
-  args: string[],
-): Promise<{ seconds: number; rssKiB?: number; stdout: string }> {
-  const timeFile = await Deno.makeTempFile({ prefix: "dz-bench-time-" });
-  try {
-    const full = haveTime ? ["/usr/bin/time", "-f", "%M", "-o", timeFile, cmd, ...args] : [cmd, ...args];
-    const t0 = performance.now();
-    const out = await new Deno.Command(full[0] ?? cmd, {
-      args: full.slice(1),
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).output();
-    const seconds = (performance.now() - t0) / 1000;
-    const dec = new TextDecoder();
-    if (!out.success) throw new Error(`${cmd} failed: ${dec.decode(out.stderr).trim().slice(-2000)}`);
-    const rss = haveTime ? Number((await Deno.readTextFile(timeFile)).trim().split("\n").at(-1)) : NaN;
-    return { seconds, stdout: dec.decode(out.stdout), ...(Number.isFinite(rss) ? { rssKiB: rss } : {}) };
-  } finally {
-    await Deno.remove(timeFile).catch(() => {});
-  }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid] ?? NaN : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
 }
 
 /** `curl | curl -T -`: the blob streamed from the source into one upload session of the destination. */
@@ -103,7 +72,7 @@ for (const sizeMiB of sizes) {
     );
     for (const tool of order) {
       await using dst = await startRegistry({ mode: "plain" });
-      await run("sync", []);
+      await timedRun("sync", []);
       if (tool === "mirror") {
         const args = [
           "run",
@@ -115,10 +84,10 @@ for (const sizeMiB of sizes) {
           "--to",
           `${dst.host}/mirror/dz`,
         ];
-        const first = await run(Deno.execPath(), args);
+        const first = await timedRun(Deno.execPath(), args);
         r.mirror.push(first.seconds);
         if (first.rssKiB !== undefined) r.rssKiB.push(first.rssKiB);
-        const second = await run(Deno.execPath(), args);
+        const second = await timedRun(Deno.execPath(), args);
         if (!/ 0 bytes copied/.test(second.stdout)) throw new Error(`second run copied: ${second.stdout}`);
         r.second.push(second.seconds);
         console.log(
@@ -127,7 +96,7 @@ for (const sizeMiB of sizes) {
           } MiB; second run ${second.seconds.toFixed(2)} s`,
         );
       } else if (tool === "skopeo") {
-        const res = await run("skopeo", [
+        const res = await timedRun("skopeo", [
           "copy",
           "-q",
           "--src-tls-verify=false",
@@ -138,7 +107,7 @@ for (const sizeMiB of sizes) {
         r.skopeo.push(res.seconds);
         console.log(`  ${sizeMiB} MiB run ${n + 1} skopeo  ${res.seconds.toFixed(2)} s`);
       } else {
-        const res = await run("bash", curlPipe(`${sr.reg.url}/v2/${repo}/blobs/${layer}`, dst, layer));
+        const res = await timedRun("bash", curlPipe(`${sr.reg.url}/v2/${repo}/blobs/${layer}`, dst, layer));
         r.curl.push(res.seconds);
         console.log(`  ${sizeMiB} MiB run ${n + 1} curl    ${res.seconds.toFixed(2)} s`);
       }

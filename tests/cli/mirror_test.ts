@@ -8,38 +8,14 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { isDangerzoneError } from "../../src/errors.ts";
-import type { Digest } from "../../src/oci/digest.ts";
-import { parseReference } from "../../src/oci/reference.ts";
-import { RegistryClient, type RegistryClientOptions } from "../../src/registry/client.ts";
-import { createCredentialResolver } from "../../src/registry/credentials.ts";
 import { field, oneLine, runCli } from "../_helpers/cli.ts";
 import { buildLargeImage } from "../_helpers/images.ts";
 import { makeTempDir } from "../_helpers/process.ts";
 import { type RunningRegistry, startRegistry } from "../_helpers/registry.ts";
 import { startSignedRegistry } from "../update/_fixture.ts";
+import { destinationCredentials, tagDigest } from "../update/_mirror_fixture.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-
-/** An auth file with the destination's credentials; the environment that names it. */
-async function destinationEnv(dir: string, dest: RunningRegistry): Promise<Record<string, string>> {
-  const path = join(dir, "auth.json");
-  const auths = dest.username === undefined
-    ? {}
-    : { [dest.host]: { auth: btoa(`${dest.username}:${dest.password}`) } };
-  await Deno.writeTextFile(path, JSON.stringify({ auths }));
-  return { REGISTRY_AUTH_FILE: path };
-}
-
-async function tagDigest(options: RegistryClientOptions, ref: string): Promise<Digest | null> {
-  using client = new RegistryClient(options);
-  try {
-    return (await client.getManifest(parseReference(ref))).descriptor.digest;
-  } catch (err) {
-    if (isDangerzoneError(err, "REGISTRY_NOT_FOUND")) return null;
-    throw err;
-  }
-}
 
 Deno.test("mirror --to a token-auth registry: exit 0, JSON result; clients verify it with --identity", async () => {
   await using sr = await startSignedRegistry("plain");
@@ -47,7 +23,7 @@ Deno.test("mirror --to a token-auth registry: exit 0, JSON result; clients verif
   await using tmp = makeTempDir("cli-mirror-token");
   const img = await sr.pushBusybox("pub/dz", "latest", "token mirror");
   await sr.sign(img.digest, { repository: "pub/dz", logIndex: 77 });
-  const env = await destinationEnv(tmp.path, dest);
+  const { env } = await destinationCredentials(tmp.path, dest);
   const args = [...sr.cliArgs(`${sr.reg.host}/pub/dz:latest`, join(tmp.path, "mirror-data")), "--json"];
   const r = await runCli(["mirror", ...args, "--to", `${dest.host}/org/dangerzone`], { env });
   assert.equal(r.code, 0, r.stderr);
@@ -85,7 +61,7 @@ Deno.test("mirror exit codes: 2 without --to, 11 for an older image than the des
   await sr.sign(newer.digest, { repository: "pub/c", logIndex: 9 });
   const older = await sr.pushBusybox("pub/c", "old", "older");
   await sr.sign(older.digest, { repository: "pub/c", logIndex: 8 });
-  const env = await destinationEnv(tmp.path, dest);
+  const { env } = await destinationCredentials(tmp.path, dest);
 
   const usage = await runCli(["mirror", ...sr.cliArgs(`${sr.reg.host}/pub/c:new`, tmp.path)], { env });
   assert.equal(usage.code, 2, usage.stderr);
@@ -161,10 +137,9 @@ Deno.test("mirror killed in the middle of a large upload leaves the destination 
   }
   child.kill("SIGKILL");
   assert.equal((await child.status).signal, "SIGKILL");
-  const options: RegistryClientOptions = { credentials: createCredentialResolver({ env: {} }) };
-  assert.equal(await tagDigest(options, `${dest.host}/dz/k:latest`), small.digest);
+  assert.equal(await tagDigest(`${dest.host}/dz/k:latest`), small.digest);
 
   const again = await runCli(args);
   assert.equal(again.code, 0, again.stderr);
-  assert.equal(await tagDigest(options, `${dest.host}/dz/k:latest`), v2);
+  assert.equal(await tagDigest(`${dest.host}/dz/k:latest`), v2);
 });

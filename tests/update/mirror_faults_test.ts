@@ -13,7 +13,6 @@ import { isDangerzoneError } from "../../src/errors.ts";
 import { type Digest, digestHex, parseDigest } from "../../src/oci/digest.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
-import { createCredentialResolver } from "../../src/registry/credentials.ts";
 import { addToReferrersTag } from "../../src/registry/referrers_tag.ts";
 import { mirrorImage } from "../../src/update/mirror.ts";
 import { buildLargeImage } from "../_helpers/images.ts";
@@ -27,6 +26,7 @@ import {
 import { makeTempDir } from "../_helpers/process.ts";
 import { startRegistry } from "../_helpers/registry.ts";
 import { type SignedRegistry, startSignedRegistry } from "./_fixture.ts";
+import { destinationCredentials, tagDigest } from "./_mirror_fixture.ts";
 
 /** A signed single-platform image with a 3 MiB layer, pushed as `pub/big:latest`. */
 async function bigSignedImage(sr: SignedRegistry, logIndex: number): Promise<Digest> {
@@ -34,17 +34,6 @@ async function bigSignedImage(sr: SignedRegistry, logIndex: number): Promise<Dig
   const digest = await sr.push(img, "pub/big", "latest");
   await sr.sign(digest, { repository: "pub/big", logIndex });
   return digest;
-}
-
-/** The digest `host/repo:tag` resolves to, or null. */
-async function tagDigest(sr: SignedRegistry, host: string, repoTag: string): Promise<Digest | null> {
-  using client = new RegistryClient(sr.clientOptions);
-  try {
-    return (await client.getManifest(parseReference(`${host}/${repoTag}`))).descriptor.digest;
-  } catch (err) {
-    if (isDangerzoneError(err, "REGISTRY_NOT_FOUND")) return null;
-    throw err;
-  }
 }
 
 interface DroppingProxy extends AsyncDisposable {
@@ -135,7 +124,7 @@ Deno.test("mirrorImage() restarts an upload whose connection dropped; a persiste
     assert.equal(r.stats.restarts, 1);
     assert.equal(r.digest, v1);
   }
-  assert.equal(await tagDigest(sr, dest.host, "dz/big:latest"), v1);
+  assert.equal(await tagDigest(`${dest.host}/dz/big:latest`), v1);
 
   const v2 = await bigSignedImage(sr, 11);
   assert.notEqual(v2, v1);
@@ -145,7 +134,7 @@ Deno.test("mirrorImage() restarts an upload whose connection dropped; a persiste
     (e) => isDangerzoneError(e, "REGISTRY_UNREACHABLE"),
   );
   assert.equal(always.dropped(), 3); // the first try and two restarts
-  assert.equal(await tagDigest(sr, dest.host, "dz/big:latest"), v1);
+  assert.equal(await tagDigest(`${dest.host}/dz/big:latest`), v1);
 });
 
 /** Forwards to the real registry at `upstream`, with upload `Location`s pointing back at the front. */
@@ -194,7 +183,7 @@ Deno.test("mirrorImage() restarts an upload after a 500; a 413 fails at once (ex
   );
   const puts = tooLarge.requests.filter((r) => r.method === "PUT" && r.url.includes("/blobs/uploads/"));
   assert.equal(puts.length, 1, "a 413 is not retried");
-  assert.equal(await tagDigest(sr, dest.host, "dz/big:latest"), v1);
+  assert.equal(await tagDigest(`${dest.host}/dz/big:latest`), v1);
 });
 
 Deno.test("mirrorImage() with refused credentials fails REGISTRY_UNAUTHORIZED and pushes nothing", async () => {
@@ -203,15 +192,7 @@ Deno.test("mirrorImage() with refused credentials fails REGISTRY_UNAUTHORIZED an
   await using data = makeTempDir("mirror-401");
   const img = await sr.pushBusybox("pub/small", "latest", "401");
   await sr.sign(img.digest, { repository: "pub/small", logIndex: 1 });
-  const authFile = join(data.path, "auth.json");
-  await Deno.writeTextFile(
-    authFile,
-    JSON.stringify({ auths: { [dest.host]: { auth: btoa("tester:wrong") } } }),
-  );
-  const registry = new RegistryClient({
-    retry: { attempts: 1 },
-    credentials: createCredentialResolver({ env: { REGISTRY_AUTH_FILE: authFile } }),
-  });
+  const registry = (await destinationCredentials(data.path, dest, "tester:wrong")).client();
   using ctx = await sr.context(`${sr.reg.host}/pub/small:latest`, data.path, { registry });
   await assert.rejects(
     mirrorImage(ctx, { to: parseReference(`${dest.host}/dz/small`) }),
@@ -238,10 +219,10 @@ Deno.test("mirrorImage() refuses an older image than the destination holds (ROLL
   // another mirror machine (fresh state) offers the older image: the destination refuses it
   using ctx = await sr.context(`${sr.reg.host}/pub/r:old`, join(data.path, "b"));
   await assert.rejects(mirrorImage(ctx, { to }), (e) => isDangerzoneError(e, "ROLLBACK"));
-  assert.equal(await tagDigest(sr, sr.reg.host, "dz/r:stable"), newer.digest);
+  assert.equal(await tagDigest(`${sr.reg.host}/dz/r:stable`), newer.digest);
   const forced = await mirrorImage(ctx, { to, force: true });
   assert.equal(forced.previousDigest, newer.digest);
-  assert.equal(await tagDigest(sr, sr.reg.host, "dz/r:stable"), older.digest);
+  assert.equal(await tagDigest(`${sr.reg.host}/dz/r:stable`), older.digest);
 
   // the mirror's own state refuses it too, and --force does not bypass that
   using first = await sr.context(`${sr.reg.host}/pub/r:old`, join(data.path, "a"));
@@ -299,7 +280,7 @@ Deno.test("mirrorImage() lists referrers through the destination's referrers API
   assert.deepEqual(r.signatures.referrersListedVia, ["api"]);
   assert.deepEqual(indexed.map((d) => d.digest), [referrer]);
   // no fallback tag was written
-  assert.equal(await tagDigest(sr, dest.host, `dz/api:sha256-${digestHex(img.digest)}`), null);
+  assert.equal(await tagDigest(`${dest.host}/dz/api:sha256-${digestHex(img.digest)}`), null);
 });
 
 /** Pushes a cosign OCI 1.1 style referrer (simple-signing manifest with a subject) and lists it by tag. */
@@ -378,7 +359,7 @@ Deno.test("addToReferrersTag() merges without duplicates and refuses a fallback 
     (e) => isDangerzoneError(e, "REGISTRY_PROTOCOL"),
   );
   assert.equal(
-    await tagDigest(sr, sr.reg.host, `pub/hostile:sha256-${digestHex(hostile.digest)}`),
+    await tagDigest(`${sr.reg.host}/pub/hostile:sha256-${digestHex(hostile.digest)}`),
     hostile.digest,
   );
 });
@@ -408,7 +389,7 @@ Deno.test("mirrorImage() from a source that serves a wrong layer fails DIGEST_MI
     mirrorImage(ctx, { to: parseReference(`${dest.host}/dz/big`) }),
     (e) => isDangerzoneError(e, "DIGEST_MISMATCH"),
   );
-  assert.equal(await tagDigest(sr, dest.host, "dz/big:latest"), null);
+  assert.equal(await tagDigest(`${dest.host}/dz/big:latest`), null);
   using client = new RegistryClient({});
   const committed = await client.hasBlob(parseReference(`${dest.host}/dz/big`), {
     mediaType: "application/octet-stream",

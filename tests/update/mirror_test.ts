@@ -14,7 +14,6 @@ import { sha256Digest } from "../../src/oci/digest.ts";
 import { parseManifest } from "../../src/oci/manifest.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
-import { createCredentialResolver } from "../../src/registry/credentials.ts";
 import { parseTrustedRoot } from "../../src/sigstore/trusted_root.ts";
 import { mirrorImage } from "../../src/update/mirror.ts";
 import { verifyRemoteImage } from "../../src/update/verify_remote.ts";
@@ -29,6 +28,7 @@ import {
 } from "../_helpers/sigstore_signer.ts";
 import { createTestKey } from "../_helpers/cosign_signer.ts";
 import { startSignedRegistry } from "./_fixture.ts";
+import { destinationCredentials } from "./_mirror_fixture.ts";
 
 Deno.test("mirrorImage() copies an index, its platforms, .sig and bundle referrers; mounts on the same registry", async () => {
   await using sr = await startSignedRegistry("plain");
@@ -121,15 +121,7 @@ Deno.test("mirrorImage() pushes into another registry with htpasswd auth; the so
   await using data = makeTempDir("mirror-htpasswd");
   const img = await sr.pushBusybox("pub/single", "v2", "to htpasswd");
   await sr.sign(img.digest, { repository: "pub/single", logIndex: 3 });
-  const authFile = join(data.path, "auth.json");
-  await Deno.writeTextFile(
-    authFile,
-    JSON.stringify({ auths: { [dest.host]: { auth: btoa(`${dest.username}:${dest.password}`) } } }),
-  );
-  const registry = new RegistryClient({
-    retry: { attempts: 1 },
-    credentials: createCredentialResolver({ env: { REGISTRY_AUTH_FILE: authFile } }),
-  });
+  const registry = (await destinationCredentials(data.path, dest)).client();
   using ctx = await sr.context(`${sr.reg.host}/pub/single:v2`, data.path, { registry });
   const result = await mirrorImage(ctx, { to: parseReference(`${dest.host}/dz/sandbox`) });
   registry.close();
