@@ -11,6 +11,7 @@ import { parseReference } from "../oci/reference.ts";
 import { mirrorArchive, mirrorImage, type MirrorOptions, type MirrorResult } from "../update/mirror.ts";
 import { buildUpdateContext } from "./_context.ts";
 import { printReports, remoteJson } from "./_remote_report.ts";
+import { progressFor } from "./_steps.ts";
 import type { CommonOptions } from "./common.ts";
 import type { Output } from "./output.ts";
 
@@ -50,6 +51,7 @@ export async function mirrorCommand(
     to,
     architectures: options.arch ?? [],
     force: options.force === true,
+    progress: progressFor(out),
     onStep: (s) => {
       if (s.step === "verified") {
         out.line(`verified ${s.source} @ ${s.digest}: ${s.signatures} signature(s)`);

@@ -21,6 +21,7 @@ import type { SignatureArtifact } from "../sigstore/signature_artifacts.ts";
 import { checkRollback, type LogState, type LogStateEntry, LogStateStore } from "../store/log_state.ts";
 import { type DestinationStats, registryDestination } from "./_mirror_destination.ts";
 import { legacyLogIdOf, type UpdateContext } from "./context.ts";
+import type { Progress } from "./progress.ts";
 import { type RemoteVerification, verifyRemoteImage } from "./verify_remote.ts";
 
 /** Options of `mirrorImage` and `mirrorArchive`. */
@@ -37,6 +38,8 @@ export interface MirrorOptions {
   onStep?: (step: MirrorStep) => void;
   /** One line per notable protocol event (for `--debug`). */
   onLog?: (line: string) => void;
+  /** Byte progress of each platform's copy (phase `upload`). */
+  progress?: Progress;
 }
 
 /** A step of the mirror, for human output. */
@@ -145,7 +148,13 @@ export async function publishVerified(
   const platforms: { platform: string; digest: Digest }[] = [];
   let copiedBytes = 0;
   for (const entry of source.images) {
-    const copied = await copyImage(source.store, dst, { root: entry, ...read });
+    const copied = await copyImage(source.store, dst, {
+      root: entry,
+      ...read,
+      onPlan: (plan) => options.progress?.start("upload", plan.totalBytes),
+      onProgress: (p) => options.progress?.update(p.done),
+    });
+    options.progress?.end();
     copiedBytes += copied.copiedBytes;
     const platform = entry.platform === undefined ? "single-platform" : formatPlatform(entry.platform);
     platforms.push({ platform, digest: entry.digest });

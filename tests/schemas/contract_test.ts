@@ -108,13 +108,11 @@ Deno.test("contract: every registry and runtime command's --json, progress and e
     "mirror: into another repository (blobs mounted), then a second run that copies nothing",
     async () => {
       const to = ["--to", `${sr.reg.host}/mirror/contract`];
-      const doc = assertDocument(
-        await runCli(["mirror", ...common(image), ...to], { env }),
-        0,
-        "mirror",
-        "ok",
-      );
+      const first = await runCli(["mirror", ...common(image), ...to], { env });
+      const doc = assertDocument(first, 0, "mirror", "ok");
       assert.equal(doc["digest"], img.digest);
+      const events = contract.assertEvents(first.stderr, "mirror progress");
+      assert.ok(events.some((e) => e["phase"] === "upload" && e["final"] === true), first.stderr);
       const again = assertDocument(
         await runCli(["mirror", ...common(image), ...to], { env }),
         0,

@@ -146,3 +146,16 @@ Deno.test("mirrorImage() refuses the source repository as destination", async ()
     (e) => isDangerzoneError(e, "USAGE"),
   );
 });
+
+Deno.test("mirrorImage() mounts across repositories of a token-auth registry (one token for both scopes)", async () => {
+  await using sr = await startSignedRegistry("token");
+  await using data = makeTempDir("mirror-token-mount");
+  const img = await sr.pushBusybox("pub/tok", "latest", "token mount");
+  await sr.sign(img.digest, { repository: "pub/tok", logIndex: 2 });
+  using ctx = await sr.context(`${sr.reg.host}/pub/tok:latest`, data.path);
+  const r = await mirrorImage(ctx, { to: parseReference(`${sr.reg.host}/mirror/tok`) });
+  assert.equal(r.stats.uploadedBlobs, 0);
+  assert.equal(r.stats.mountedBlobs, img.layerDigests.length + 1 + 2); // + the .sig config and payload
+  const scopes = sr.reg.tokenServer?.requests.flatMap((q) => q.scopes) ?? [];
+  assert.ok(scopes.includes("repository:pub/tok:pull"), scopes.join(" "));
+});
