@@ -12,6 +12,7 @@
  */
 import { DangerzoneError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
+import { mapStreamErrors } from "../oci/map_stream_errors.ts";
 import type { Reference } from "../oci/reference.ts";
 import type { TransportRequest, TransportResponse } from "./transport.ts";
 
@@ -80,7 +81,7 @@ export async function uploadBlobStream(
     method: "PUT",
     path: finish.toString(),
     headers: { "Content-Type": "application/octet-stream", "Content-Length": String(desc.size) },
-    body: releasedChunks(stream, options.onBodyError),
+    body: releasedChunks(stream, desc, options.onBodyError),
     bodyLength: desc.size,
   });
   await done.response.body?.cancel();
@@ -96,27 +97,28 @@ export async function uploadBlobStream(
  * read, which takes it at once, so every chunk but the newest has been handed over when the next pull
  * starts. A stream that is not a byte stream passes through unchanged.
  */
-function releasedChunks(
+export function releasedChunks(
   stream: ReadableStream<Uint8Array>,
+  desc: Descriptor,
   onError: ((err: unknown) => void) | undefined,
 ): ReadableStream<Uint8Array> {
-  let byob: ReadableStreamBYOBReader | undefined;
+  let byob: ReadableStreamBYOBReader;
   try {
     byob = stream.getReader({ mode: "byob" });
   } catch {
-    // not a byte stream
+    // not a byte stream: its chunks are not ours to release
+    return mapStreamErrors(stream, desc, (err) => {
+      onError?.(err);
+      return err;
+    });
   }
-  const reader: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array> = byob ??
-    stream.getReader();
   const handed: ArrayBuffer[] = [];
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       while (handed.length > 1) handed.shift()?.transfer(0);
       let result: ReadableStreamReadResult<Uint8Array>;
       try {
-        result = byob === undefined
-          ? await (reader as ReadableStreamDefaultReader<Uint8Array>).read()
-          : await byob.read(new Uint8Array(new ArrayBuffer(UPLOAD_CHUNK)));
+        result = await byob.read(new Uint8Array(new ArrayBuffer(UPLOAD_CHUNK)));
       } catch (err) {
         onError?.(err);
         throw err;
@@ -125,10 +127,11 @@ function releasedChunks(
         controller.close();
         return;
       }
-      if (byob !== undefined) handed.push(result.value.buffer as ArrayBuffer);
+      const buffer = result.value.buffer;
+      if (buffer instanceof ArrayBuffer) handed.push(buffer);
       controller.enqueue(result.value);
     },
-    cancel: (reason) => reader.cancel(reason),
+    cancel: (reason) => byob.cancel(reason),
   }, { highWaterMark: 0 });
 }
 

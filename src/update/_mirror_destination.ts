@@ -13,7 +13,7 @@ import { DangerzoneError, isDangerzoneError } from "../errors.ts";
 import type { ContentStore, ReadOptions } from "../oci/content_store.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { type Digest, sha256Digest } from "../oci/digest.ts";
-import { isSelfVerifying, markSelfVerifying, verifyStream } from "../oci/verify_stream.ts";
+import { isSelfVerifying, verifyStream } from "../oci/verify_stream.ts";
 import type { Reference } from "../oci/reference.ts";
 import type { RegistryClient } from "../registry/client.ts";
 
@@ -149,29 +149,4 @@ export function registryDestination(
       if (pushed.subjectIndexed) indexed.add(digest);
     },
   };
-}
-
-/**
- * The same chunks; an error of the source passes through `map` before it errors this stream (to note it,
- * or to name it better). It errors exactly when the source does, so a self-verifying mark carries over.
- */
-export function mapStreamErrors(
-  stream: ReadableStream<Uint8Array>,
-  desc: Descriptor,
-  map: (err: unknown) => unknown,
-): ReadableStream<Uint8Array> {
-  const reader = stream.getReader();
-  const out = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } catch (err) {
-        throw map(err);
-      }
-    },
-    cancel: (reason) => reader.cancel(reason),
-  });
-  return isSelfVerifying(stream, desc) ? markSelfVerifying(out, desc) : out;
 }

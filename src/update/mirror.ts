@@ -25,12 +25,12 @@
 import { DangerzoneError } from "../errors.ts";
 import type { ContentStore } from "../oci/content_store.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
+import { mapStreamErrors } from "../oci/map_stream_errors.ts";
 import { parseManifest } from "../oci/manifest.ts";
 import { formatPlatform } from "../oci/platform.ts";
 import { listSignatureArtifacts, type SignatureArtifact } from "../sigstore/signature_artifacts.ts";
 import { checkRollback, LogStateStore } from "../store/log_state.ts";
 import { withStoreLock } from "../store/lock.ts";
-import { mapStreamErrors } from "./_mirror_destination.ts";
 import {
   destinationOf,
   type MirrorOptions,
