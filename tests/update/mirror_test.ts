@@ -91,6 +91,19 @@ Deno.test("mirrorImage() copies an index, its platforms, .sig and bundle referre
   assert.equal(second.previousDigest, digest);
   assert.equal((await client.referrers(dst, digest)).length, 1);
 
+  // a mirror of the mirror: its source names the publisher's repository with --identity
+  using fromMirror = await sr.context(`${dst.name()}:latest`, join(data.path, "second-mirror"), {
+    trustedRoot,
+    identity: src.name(),
+  });
+  const chained = await mirrorImage(fromMirror, { to: parseReference(`${sr.reg.host}/edge/dz`) });
+  assert.equal(chained.digest, digest);
+  assert.equal(chained.verifiedSignatures, 2);
+  assert.equal(
+    (await client.getManifest(parseReference(`${sr.reg.host}/edge/dz:sha256-${hex}.sig`))).raw.byteLength > 0,
+    true,
+  );
+
   // --arch: an architecture the index lacks is a usage problem before anything is copied
   await assert.rejects(
     mirrorImage(ctx, { to: parseReference(`${sr.reg.host}/mirror/arch`), architectures: ["s390x"] }),
