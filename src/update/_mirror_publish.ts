@@ -105,8 +105,8 @@ export interface VerifiedSource {
   root: RawManifest;
   /** The manifests to copy with their blobs: the selected platforms, or the root itself. */
   images: readonly Descriptor[];
-  /** Its signature artifacts, all forms. */
-  artifacts: readonly SignatureArtifact[];
+  /** Lists its signature artifacts, all forms (run while the image is copied). */
+  artifacts: () => Promise<readonly SignatureArtifact[]>;
   /** The signatures that verified. */
   verified: readonly VerifiedImageSignature[];
   /** The repository they name (what the destination's content must be signed for). */
@@ -131,7 +131,7 @@ export async function publishVerified(
   const legacyLogId = legacyLogIdOf(ctx);
   const { root } = source;
   // 2. The destination tag must not hold a newer verified image.
-  const previous = await destinationImage(ctx, destination, source.expectedReference, stateDir, read);
+  const previous = await destinationImage(ctx, destination, source, stateDir, read);
   if (previous?.verified !== undefined && options.force !== true) {
     checkRollback(stateOf(previous.verified), source.verified, { legacyLogId });
   }
@@ -145,40 +145,52 @@ export async function publishVerified(
     ...(mountFrom === undefined ? {} : { mountFrom }),
     ...(options.onLog === undefined ? {} : { log: options.onLog }),
   });
+  // The image and its signature artifacts travel side by side (neither refers to the other by tag);
+  // both are complete before the tag moves.
   const platforms: { platform: string; digest: Digest }[] = [];
   let copiedBytes = 0;
-  for (const entry of source.images) {
-    const copied = await copyImage(source.store, dst, {
-      root: entry,
-      ...read,
-      onPlan: (plan) => options.progress?.start("upload", plan.totalBytes),
-      onProgress: (p) => options.progress?.update(p.done),
-    });
-    options.progress?.end();
-    copiedBytes += copied.copiedBytes;
-    const platform = entry.platform === undefined ? "single-platform" : formatPlatform(entry.platform);
-    platforms.push({ platform, digest: entry.digest });
-    options.onStep?.({ step: "platform", platform, digest: entry.digest, copiedBytes: copied.copiedBytes });
-  }
-  const pendingTag = new Map<Digest, Descriptor[]>();
-  const via = new Set<"api" | "tag-schema">();
-  for (const a of source.artifacts) {
-    const copied = await copyImage(source.store, dst, {
-      root: a.descriptor,
-      ...(a.tag === undefined ? {} : { tag: a.tag }),
-      ...read,
-    });
-    copiedBytes += copied.copiedBytes;
-    if (a.kind === "referrer") {
-      if (dst.subjectIndexed(a.descriptor.digest)) via.add("api");
-      else pendingTag.set(a.subject, [...pendingTag.get(a.subject) ?? [], a.descriptor]);
+  const copyPlatforms = async () => {
+    for (const entry of source.images) {
+      const copied = await copyImage(source.store, dst, {
+        root: entry,
+        ...read,
+        onPlan: (plan) => options.progress?.start("upload", plan.totalBytes),
+        onProgress: (p) => options.progress?.update(p.done),
+      });
+      options.progress?.end();
+      copiedBytes += copied.copiedBytes;
+      const platform = entry.platform === undefined ? "single-platform" : formatPlatform(entry.platform);
+      platforms.push({ platform, digest: entry.digest });
+      options.onStep?.({ step: "platform", platform, digest: entry.digest, copiedBytes: copied.copiedBytes });
     }
-    options.onStep?.({ step: "artifact", artifact: a });
-  }
-  for (const [subject, referrers] of pendingTag) {
-    via.add("tag-schema");
-    await addToReferrersTag(ctx.registry, destination, subject, referrers, read);
-  }
+  };
+  const via = new Set<"api" | "tag-schema">();
+  const copyArtifacts = async () => {
+    const artifacts = await source.artifacts();
+    const pendingTag = new Map<Digest, Descriptor[]>();
+    for (const a of artifacts) {
+      const copied = await copyImage(source.store, dst, {
+        root: a.descriptor,
+        ...(a.tag === undefined ? {} : { tag: a.tag }),
+        ...read,
+      });
+      copiedBytes += copied.copiedBytes;
+      if (a.kind === "referrer") {
+        if (dst.subjectIndexed(a.descriptor.digest)) via.add("api");
+        else pendingTag.set(a.subject, [...pendingTag.get(a.subject) ?? [], a.descriptor]);
+      }
+      options.onStep?.({ step: "artifact", artifact: a });
+    }
+    for (const [subject, referrers] of pendingTag) {
+      via.add("tag-schema");
+      await addToReferrersTag(ctx.registry, destination, subject, referrers, read);
+    }
+    return artifacts;
+  };
+  const [copiedImages, copiedArtifacts] = await Promise.allSettled([copyPlatforms(), copyArtifacts()]);
+  if (copiedImages.status === "rejected") throw copiedImages.reason;
+  if (copiedArtifacts.status === "rejected") throw copiedArtifacts.reason;
+  const artifacts = copiedArtifacts.value;
 
   // 4. The tag moves last.
   options.signal?.throwIfAborted();
@@ -202,7 +214,7 @@ export async function publishVerified(
   // 5. The mirror's state moves forward.
   await new LogStateStore(stateDir, { legacyLogId }).record(source.verified);
 
-  const count = (kind: SignatureArtifact["kind"]) => source.artifacts.filter((a) => a.kind === kind).length;
+  const count = (kind: SignatureArtifact["kind"]) => artifacts.filter((a) => a.kind === kind).length;
   return {
     source: source.name,
     remote: source.remote,
@@ -239,7 +251,7 @@ export function destinationOf(ctx: UpdateContext, to: Reference): Reference {
 async function destinationImage(
   ctx: UpdateContext,
   destination: Reference,
-  expectedReference: string,
+  source: VerifiedSource,
   stateDir: string,
   read: { signal?: AbortSignal },
 ): Promise<{ digest: Digest; verified?: readonly VerifiedImageSignature[] } | undefined> {
@@ -250,6 +262,9 @@ async function destinationImage(
     if (isDangerzoneError(err, "REGISTRY_NOT_FOUND")) return undefined;
     throw err;
   }
+  // the same image again is no rollback: nothing to compare
+  if (digest === source.root.descriptor.digest) return { digest };
+  const expectedReference = source.expectedReference;
   try {
     // verified like the source (same keys, same signed repository), against no state at all
     const found = await verifyRemoteImage(
