@@ -23,6 +23,8 @@ import {
 } from "./_blob_upload.ts";
 import { readLimited, Transport, type TransportOptions, type TransportRequest } from "./transport.ts";
 
+export type { UploadBlobOptions, UploadOutcome } from "./_blob_upload.ts";
+
 /** Options of {@linkcode RegistryClient}: all transport options plus limits. */
 export interface RegistryClientOptions extends TransportOptions {
   /** Largest manifest accepted, in bytes (default 4 MiB). */

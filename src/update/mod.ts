@@ -13,6 +13,7 @@ export * from "./upgrade.ts";
 export * from "./progress.ts";
 export * from "./disk_space.ts";
 // Types the public API refers to, re-exported so its documentation is complete.
+export type { DangerzoneError, ErrorCode } from "../errors.ts";
 export type { Digest } from "../oci/digest.ts";
 export type { RawManifest } from "../oci/manifest.ts";
 export type { Reference } from "../oci/reference.ts";
@@ -20,6 +21,7 @@ export type { RegistryClient } from "../registry/client.ts";
 export type { ContainerRuntime, RuntimeName } from "../runtime/runtime.ts";
 export type { VerifiedBundle } from "../sigstore/bundle_verifier.ts";
 export type { BundleLogEntry, VerifiedBundleSignature } from "../sigstore/bundle_signature.ts";
+export type { DiscoveredBundle, SignatureSource } from "../sigstore/discovery.ts";
 export type { PublicKey } from "../sigstore/keys.ts";
 export type { LogPosition, VerifiedImageSignature } from "../sigstore/policy.ts";
 export type { RekorKeyring } from "../sigstore/rekor_keys.ts";
