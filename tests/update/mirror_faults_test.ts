@@ -15,7 +15,7 @@ import { parseReference } from "../../src/oci/reference.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { addToReferrersTag } from "../../src/registry/referrers_tag.ts";
 import { mirrorImage } from "../../src/update/mirror.ts";
-import { buildLargeImage } from "../_helpers/images.ts";
+import { buildLargeImage, buildMultiArchImage } from "../_helpers/images.ts";
 import {
   blobResponse,
   errorResponse,
@@ -400,4 +400,20 @@ Deno.test("mirrorImage() from a source that serves a wrong layer fails DIGEST_MI
     size: bytes.length,
   });
   assert.equal(committed, false);
+});
+
+Deno.test("mirrorImage() reads a fallback tag that holds the image itself as no referrers (oras-go #1396)", async () => {
+  await using sr = await startSignedRegistry("plain");
+  await using data = makeTempDir("mirror-fallback-image");
+  const idx = await buildMultiArchImage(join(sr.dir, "multi"));
+  const digest = await sr.push(idx, "pub/odd", "latest");
+  await sr.push(idx, "pub/odd", `sha256-${digestHex(digest)}`); // the "referrers index" is the image
+  await sr.sign(digest, { repository: "pub/odd", logIndex: 4 });
+  using ctx = await sr.context(`${sr.reg.host}/pub/odd:latest`, data.path);
+  const r = await mirrorImage(ctx, { to: parseReference(`${sr.reg.host}/dz/odd`) });
+  assert.equal(r.digest, digest);
+  assert.equal(r.signatures.referrers, 0);
+  assert.equal(r.signatures.legacySignatures, 1);
+  // and no referrers index was invented at the destination
+  assert.equal(await tagDigest(`${sr.reg.host}/dz/odd:sha256-${digestHex(digest)}`), null);
 });
