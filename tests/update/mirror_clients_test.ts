@@ -11,10 +11,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseManifest } from "../../src/oci/manifest.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { type CliResult, field, runCli } from "../_helpers/cli.ts";
+import { pushLayoutAttestations } from "../_helpers/layout_attestations.ts";
 import { createTestKey } from "../_helpers/cosign_signer.ts";
 import type { BuiltImage } from "../_helpers/images.ts";
 import { type RunningPodman, startPodman } from "../_helpers/podman.ts";
@@ -225,32 +225,20 @@ const SLSA_LAYOUT = new URL(
   import.meta.url,
 ).pathname;
 
-/** Pushes the real vector's `.att` manifest (and its blobs) as the attestations of `digest` in `repository`. */
-async function attachVectorAttestation(
-  sr: SignedRegistry,
-  repository: string,
-  digest: string,
-): Promise<void> {
-  const index = JSON.parse(await Deno.readTextFile(join(SLSA_LAYOUT, "index.json")));
-  const blob = (d: string) => Deno.readFile(join(SLSA_LAYOUT, "blobs", "sha256", d.slice(7)));
-  using client = new RegistryClient(sr.clientOptions);
-  const ref = parseReference(`${sr.reg.host}/${repository}`);
-  for (const entry of index.manifests) {
-    if (entry.annotations?.kind !== "dev.cosignproject.cosign/atts") continue;
-    const raw = await blob(entry.digest);
-    const m = parseManifest(raw);
-    if (m.kind !== "manifest") throw new Error("fixture: att is not a manifest");
-    for (const d of [m.config, ...m.layers]) await client.putBlob(ref, d, await blob(d.digest));
-    await client.putManifest(ref, raw, { tag: `sha256-${digest.slice(7)}.att` });
-  }
-}
-
 Deno.test("attest-provenance reads the same attestations through a mirror as from the publisher", async () => {
   await using sr = await startSignedRegistry("plain");
   await using tmp = makeTempDir("mirror-attest");
   const img = await sr.pushBusybox(PUBLISHER, "latest", "attested");
   await sr.sign(img.digest, { repository: PUBLISHER, logIndex: 7 });
-  await attachVectorAttestation(sr, PUBLISHER, img.digest);
+  {
+    using client = new RegistryClient(sr.clientOptions);
+    await pushLayoutAttestations(
+      client,
+      parseReference(`${sr.reg.host}/${PUBLISHER}`),
+      SLSA_LAYOUT,
+      img.digest,
+    );
+  }
   const mirrored = await runCli([
     "mirror",
     ...sr.cliArgs(`${sr.reg.host}/${PUBLISHER}:latest`, tmp.path),
