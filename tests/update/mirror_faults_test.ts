@@ -417,3 +417,38 @@ Deno.test("mirrorImage() reads a fallback tag that holds the image itself as no 
   // and no referrers index was invented at the destination
   assert.equal(await tagDigest(`${sr.reg.host}/dz/odd:sha256-${digestHex(digest)}`), null);
 });
+
+Deno.test("mirrorImage() moves the tag only after the signatures are there: a failing signature upload, twice, leaves it", async () => {
+  await using sr = await startSignedRegistry("plain");
+  await using dest = await startRegistry({ mode: "plain" });
+  await using data = makeTempDir("mirror-tag-last");
+  const v1 = await sr.pushBusybox("pub/t", "latest", "v1");
+  await sr.sign(v1.digest, { repository: "pub/t", logIndex: 1 });
+  using ctx = await sr.context(`${sr.reg.host}/pub/t:latest`, data.path);
+  {
+    await using ok = startFaultServer([{ path: /.*/, handler: viaFront(dest.url) }]);
+    await mirrorImage(ctx, { to: parseReference(`${ok.host}/dz/t`) });
+  }
+  const v2 = await sr.pushBusybox("pub/t", "latest", "v2");
+  await sr.sign(v2.digest, { repository: "pub/t", logIndex: 2 });
+  // the destination takes the image's blobs but refuses every other blob (the signature's)
+  const imageBlobs = new Set<string>([v2.configDigest, ...v2.layerDigests]);
+  const forward = viaFront(dest.url);
+  await using front = startFaultServer([{
+    method: "PUT",
+    path: /\/blobs\/uploads\//,
+    handler: async (req, ctx) => {
+      if (imageBlobs.has(ctx.url.searchParams.get("digest") ?? "")) return await forward(req, ctx);
+      await req.body?.cancel();
+      return errorResponse(413, "SIZE_INVALID");
+    },
+  }, { path: /.*/, handler: forward }]);
+  for (let run = 0; run < 2; run++) {
+    // the second run finds the image complete by digest; the tag must still wait for the signature
+    await assert.rejects(
+      mirrorImage(ctx, { to: parseReference(`${front.host}/dz/t`) }),
+      (e) => isDangerzoneError(e, "REGISTRY_HTTP"),
+    );
+    assert.equal(await tagDigest(`${dest.host}/dz/t:latest`), v1.digest);
+  }
+});
