@@ -156,6 +156,25 @@ export function buildProgram(
         .option("--reference <repo>", "enforce this signed docker-reference (otherwise only reported)"),
   );
   command(
+    "mirror",
+    "Verify an image, then copy it and every signature form into another registry (the tag moves last).",
+    "dangerzone-image mirror --to registry.example/mirror/dangerzone/v1",
+    async (a, o, out) => (await import("./src/cli/mirror.ts")).mirrorCommand(a, o, out),
+    (c) =>
+      c.requiredOption("--to <registry/repo[:tag]>", "destination repository (tag: the source's)")
+        .option(
+          "--arch <arch>",
+          "copy only this architecture of an index (repeatable)",
+          (v: string, p: string[]) => [...p, v],
+          [],
+        )
+        .option(
+          "--archive <file>",
+          "mirror an air-gapped archive (verified as load-archive does) instead of --image",
+        )
+        .option("--force", "bypass only the destination's rollback check"),
+  );
+  command(
     "trust-root",
     "Sigstore trust material through TUF: update (verify and store trusted_root.json), show, export-rekor-key.",
     "dangerzone-image trust-root update && dangerzone-image trust-root export-rekor-key --output rekor.pub",

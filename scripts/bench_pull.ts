@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { buildLargeImage, pushImage } from "../tests/_helpers/images.ts";
 import { makeTempDir } from "../tests/_helpers/process.ts";
 import { startRegistry } from "../tests/_helpers/registry.ts";
+import { median, timedRun } from "./_timed_run.ts";
 
 interface Sample {
   seconds: number;
@@ -36,38 +37,7 @@ function flag(name: string, fallback: number): number {
 
 const sizeMiB = flag("--size-mib", 1024);
 const runs = flag("--runs", 3);
-const haveTime = await Deno.stat("/usr/bin/time").then(() => true, () => false);
 const clientScript = new URL("./bench_pull_client.ts", import.meta.url).pathname;
-
-async function run(
-  cmd: string,
-  args: string[],
-): Promise<{ stdout: string; seconds: number; rssKiB?: number }> {
-  const timeFile = await Deno.makeTempFile({ prefix: "dz-bench-time-" });
-  try {
-    const full = haveTime ? ["/usr/bin/time", "-f", "%M", "-o", timeFile, cmd, ...args] : [cmd, ...args];
-    const t0 = performance.now();
-    const out = await new Deno.Command(full[0] ?? cmd, {
-      args: full.slice(1),
-      stdout: "piped",
-      stderr: "piped",
-    })
-      .output();
-    const seconds = (performance.now() - t0) / 1000;
-    const dec = new TextDecoder();
-    if (!out.success) throw new Error(`${cmd} failed: ${dec.decode(out.stderr).trim().slice(-2000)}`);
-    const rss = haveTime ? Number((await Deno.readTextFile(timeFile)).trim().split("\n").at(-1)) : NaN;
-    return { stdout: dec.decode(out.stdout), seconds, ...(Number.isFinite(rss) ? { rssKiB: rss } : {}) };
-  } finally {
-    await Deno.remove(timeFile).catch(() => {});
-  }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid] ?? NaN : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-}
 
 await using dir = makeTempDir("bench-pull");
 await using reg = await startRegistry({ mode: "plain" });
@@ -97,10 +67,10 @@ try {
     for (const tool of order) {
       const dest = join(dir.path, `dest-${tool}`);
       await Deno.remove(dest, { recursive: true }).catch(() => {});
-      await run("sync", []);
+      await timedRun("sync", []);
       let sample: Sample;
       if (tool === "dangerzone-image") {
-        const res = await run(Deno.execPath(), [
+        const res = await timedRun(Deno.execPath(), [
           "run",
           "-A",
           "--quiet",
@@ -123,7 +93,7 @@ try {
           peakRssKiB: Number(untrusted.peakRssKiB),
         };
       } else if (tool === "curl") {
-        const res = await run("curl", [
+        const res = await timedRun("curl", [
           "-sS",
           "-f",
           "-L",
@@ -137,7 +107,7 @@ try {
         if (Number(n) !== size) throw new Error(`curl downloaded ${n} bytes`);
         sample = { seconds: Number(t), processSeconds: res.seconds, peakRssKiB: res.rssKiB };
       } else {
-        const res = await run("skopeo", [
+        const res = await timedRun("skopeo", [
           "copy",
           "-q",
           "--src-tls-verify=false",

@@ -25,6 +25,12 @@ export const CosignKind = {
   IMAGE_INDEX: "dev.cosignproject.cosign/imageIndex",
   SIGNATURES: "dev.cosignproject.cosign/sigs",
   ATTESTATIONS: "dev.cosignproject.cosign/atts",
+  /**
+   * A referrer of the image (a manifest whose `subject` is the image: cosign v3 Sigstore bundles,
+   * build attestations), listed with its `artifactType`. Our extension: `cosign save` has no kind for
+   * them; Dangerzone's Python tool ignores entries of other kinds.
+   */
+  REFERRER: "dev.dangerzone.image/referrer",
 } as const;
 
 /** One of the {@linkcode CosignKind} values. */
@@ -43,6 +49,8 @@ export interface ArchiveIndex {
   signatures: Descriptor[];
   /** Entries of kind `atts` (cosign attestation manifests). */
   attestations: Descriptor[];
+  /** Entries of kind referrer (cosign v3 bundles and other referrers of the image). */
+  referrers: Descriptor[];
   /** Every entry of the full index, in order. */
   entries: Descriptor[];
 }
@@ -115,6 +123,7 @@ export function parseArchiveIndex(files: ArchiveIndexFiles): ArchiveIndex {
     image,
     signatures: entries.filter((d) => d.annotations?.[COSIGN_KIND_ANNOTATION] === CosignKind.SIGNATURES),
     attestations: entries.filter((d) => d.annotations?.[COSIGN_KIND_ANNOTATION] === CosignKind.ATTESTATIONS),
+    referrers: entries.filter((d) => d.annotations?.[COSIGN_KIND_ANNOTATION] === CosignKind.REFERRER),
     entries,
   };
 }
@@ -149,6 +158,7 @@ function checkIndexShape(value: unknown, file: string): Descriptor[] {
       case CosignKind.IMAGE:
       case CosignKind.SIGNATURES:
       case CosignKind.ATTESTATIONS:
+      case CosignKind.REFERRER:
         if (!isManifestMediaType(d.mediaType)) {
           fail(code, `${path}.mediaType`, `is not a manifest type for ${kind}`);
         }

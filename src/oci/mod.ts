@@ -11,4 +11,5 @@ export * from "./descriptor.ts";
 export * from "./manifest.ts";
 export * from "./platform.ts";
 export * from "./verify_stream.ts";
+export * from "./map_stream_errors.ts";
 export type * from "./content_store.ts";

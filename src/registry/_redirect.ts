@@ -22,8 +22,10 @@ export interface Outgoing {
   method: string;
   /** Request headers (no `Authorization`: pass it separately). */
   headers: Record<string, string> | undefined;
-  /** Request body. */
-  body: Uint8Array | undefined;
+  /** Request body (a stream is sent once: a redirect that keeps the body is refused). */
+  body: Uint8Array | ReadableStream<Uint8Array> | undefined;
+  /** Bytes of the body, when known (for the headers deadline). */
+  bodyLength?: number | undefined;
   /** Aborts the request. */
   signal: AbortSignal | undefined;
   /** `User-Agent` header. */
@@ -64,7 +66,7 @@ export async function followRedirects(
     const sent = await policy.send(url, {
       method,
       headers,
-      ...(body === undefined ? {} : { body: body as Uint8Array<ArrayBuffer> }),
+      ...(body === undefined ? {} : { body: body as Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> }),
       redirect: "manual",
       ...(out.signal === undefined ? {} : { signal: out.signal }),
     });
@@ -109,6 +111,12 @@ export async function followRedirects(
     ) {
       method = method === "HEAD" ? "HEAD" : "GET";
       body = undefined;
+    }
+    if (body instanceof ReadableStream) {
+      throw new DangerzoneError(
+        "REGISTRY_REDIRECT",
+        `${redactUrl(url)} redirected an upload; its body cannot be sent again`,
+      );
     }
     policy.log(`redirect ${response.status} -> ${redactUrl(next)}`);
     url = next;

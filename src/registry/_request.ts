@@ -14,8 +14,13 @@ export interface TransportRequest {
   method?: "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
   /** Extra request headers. */
   headers?: Record<string, string>;
-  /** Request body (bytes, so that retries can resend it). */
-  body?: Uint8Array;
+  /**
+   * Request body: bytes (retries resend them), or a stream for an upload (sent once: a dropped
+   * connection or a 401 is not retried here; the caller restarts the upload from its source).
+   */
+  body?: Uint8Array | ReadableStream<Uint8Array>;
+  /** Bytes of a stream body, so the headers deadline allows for sending it at the minimum rate. */
+  bodyLength?: number;
   /** Token scope, e.g. `repository:foo/bar:pull`. */
   scope?: string;
   /** Non-2xx statuses returned to the caller instead of thrown (e.g. 404 for a fallback). */

@@ -15,7 +15,15 @@ import { isIndexMediaType, isManifestMediaType, MANIFEST_ACCEPT, MediaType } fro
 import type { Reference } from "../oci/reference.ts";
 import { BlobVerifier, markSelfVerifying, verifyStream } from "../oci/verify_stream.ts";
 import { BlobFileWriter } from "./_blob_file_writer.ts";
+import {
+  type UploadBlobOptions,
+  uploadBlobStream,
+  uploadLocation as sessionLocation,
+  type UploadOutcome,
+} from "./_blob_upload.ts";
 import { readLimited, Transport, type TransportOptions, type TransportRequest } from "./transport.ts";
+
+export type { UploadBlobOptions, UploadOutcome } from "./_blob_upload.ts";
 
 /** Options of {@linkcode RegistryClient}: all transport options plus limits. */
 export interface RegistryClientOptions extends TransportOptions {
@@ -316,6 +324,19 @@ export class RegistryClient {
 
   /** Pushes a manifest's exact bytes (by tag, or by its digest) and returns its descriptor. */
   async putManifest(ref: Reference, raw: Uint8Array, options: PutManifestOptions = {}): Promise<Descriptor> {
+    return (await this.pushManifest(ref, raw, options)).descriptor;
+  }
+
+  /**
+   * Like {@linkcode RegistryClient.putManifest}, and says whether the registry indexed the manifest's
+   * `subject` for its referrers API (the OCI 1.1 `OCI-Subject` response header); when it did not, a
+   * referrer must be listed in the referrers tag schema by the client.
+   */
+  async pushManifest(
+    ref: Reference,
+    raw: Uint8Array,
+    options: PutManifestOptions = {},
+  ): Promise<{ descriptor: Descriptor; subjectIndexed: boolean }> {
     const digest = await sha256Digest(raw);
     const mediaType = options.mediaType ?? manifestMediaType(raw, null);
     const { response } = await this.#transport.request({
@@ -326,7 +347,23 @@ export class RegistryClient {
       body: raw,
     });
     await response.body?.cancel();
-    return { mediaType, digest, size: raw.byteLength };
+    const subjectIndexed = response.headers.get("oci-subject") !== null;
+    return { descriptor: { mediaType, digest, size: raw.byteLength }, subjectIndexed };
+  }
+
+  /**
+   * Uploads a blob from a stream without holding it (`POST`, then one `PUT ?digest=` streaming the
+   * body), or mounts it from `options.mountFrom` on the same registry. The stream must error unless its
+   * bytes match `descriptor` (a verified stream): the request then aborts and nothing is committed.
+   * The `PUT` is not retried (a stream is read once): restart from the source on failure.
+   */
+  async uploadBlob(
+    ref: Reference,
+    descriptor: Descriptor,
+    stream: ReadableStream<Uint8Array>,
+    options: UploadBlobOptions = {},
+  ): Promise<UploadOutcome> {
+    return await uploadBlobStream((r) => this.#transport.request(r), ref, descriptor, stream, options);
   }
 
   /** Uploads a blob (monolithic, or chunked with `chunkSize`); skips it if the registry has it. */
@@ -622,18 +659,7 @@ function nextLink(header: string | null, ref: Reference): string | undefined {
 
 async function uploadLocation(response: Response, url: string, ref: Reference): Promise<string> {
   await response.body?.cancel();
-  const location = response.headers.get("location");
-  if (location === null) throw protocol(`upload to ${url} returned no Location`);
-  if (/^https?:\/\//i.test(location)) return location;
-  if (!location.startsWith(`/v2/${ref.repository}/`)) {
-    throw protocol(`upload Location from ${url} leaves the repository`);
-  }
-  return absolutize(url, location);
-}
-
-function absolutize(redactedBase: string, path: string): string {
-  const base = new URL(redactedBase);
-  return new URL(path, `${base.protocol}//${base.host}`).toString();
+  return sessionLocation(response, url, ref);
 }
 
 function parseJson(bytes: Uint8Array, where: string): unknown {

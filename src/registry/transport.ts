@@ -172,8 +172,8 @@ export class Transport {
         result = await this.#fetchFollowing(url, this.#outgoing(req), authorization, req.registry);
       } catch (err) {
         if (err instanceof DangerzoneError || isAbort(err, req.signal)) throw err;
-        // a dropped connection or a response-headers timeout: retried alike
-        if (attempt + 1 < retry.attempts) {
+        // a dropped connection or a response-headers timeout: retried alike (a stream body is gone)
+        if (attempt + 1 < retry.attempts && !(req.body instanceof ReadableStream)) {
           attempt++;
           this.#log(`${req.method ?? "GET"} ${redactUrl(url)} failed (${redactText(String(err))}); retrying`);
           await sleep(backoff(retry, attempt), req.signal);
@@ -209,7 +209,7 @@ export class Transport {
               },
             );
           }
-          if (refreshedAuth || header === null) {
+          if (refreshedAuth || header === null || req.body instanceof ReadableStream) {
             throw new DangerzoneError(
               "REGISTRY_UNAUTHORIZED",
               `the registry refused our credentials for ${shown}`,
@@ -257,9 +257,9 @@ export class Transport {
               { hint: "try again later" },
             );
           }
-          if (attempt + 1 >= retry.attempts) {
+          if (attempt + 1 >= retry.attempts || req.body instanceof ReadableStream) {
             const code: ErrorCode = status === 429 ? "REGISTRY_RATE_LIMITED" : "REGISTRY_RETRY_EXHAUSTED";
-            throw new DangerzoneError(code, `HTTP ${status} from ${shown} after ${retry.attempts} attempts`, {
+            throw new DangerzoneError(code, `HTTP ${status} from ${shown} after ${attempt + 1} attempt(s)`, {
               hint: "the registry is overloaded or failing; try again later",
             });
           }
@@ -335,7 +335,7 @@ export class Transport {
     registry: string,
   ): Promise<Hop> {
     return await followRedirects(start, out, authorization, {
-      send: (url, init) => this.#fetchWithFallback(url, registry, out.signal, init),
+      send: (url, init) => this.#fetchWithFallback(url, registry, out, init),
       plainAllowed: (host) => this.#plainAllowed(host),
       log: (line) => this.#log(line),
     });
@@ -346,6 +346,7 @@ export class Transport {
       method: req.method ?? "GET",
       headers: req.headers,
       body: req.body,
+      bodyLength: req.body instanceof ReadableStream ? req.bodyLength : req.body?.byteLength,
       signal: req.signal,
       userAgent: this.#userAgent,
     };
@@ -360,15 +361,16 @@ export class Transport {
   async #fetchWithFallback(
     url: URL,
     registry: string,
-    signal: AbortSignal | undefined,
+    out: Outgoing,
     init: RequestInit,
   ): Promise<Hop> {
+    const signal = out.signal;
     const client = await this.#clients.client(url);
     const firstContact = url.protocol === "https:" && url.host === apiHost(registry) &&
       !this.#schemes.has(registry) && isLoopback(normalizeRegistry(registry));
     let response: Response;
     try {
-      response = await this.#fetchOnce(url, client, signal, init);
+      response = await this.#fetchOnce(url, client, out, init);
     } catch (err) {
       if (isAbort(err, signal) || url.protocol !== "https:") throw err;
       const tls = classifyTlsFailure(err);
@@ -386,7 +388,7 @@ export class Transport {
       if (!firstContact || tls?.kind !== "not-tls") throw err;
       const plain = new URL(url);
       plain.protocol = "http:";
-      response = await this.#fetchOnce(plain, await this.#clients.client(plain), signal, init);
+      response = await this.#fetchOnce(plain, await this.#clients.client(plain), out, init);
       this.#schemes.set(registry, "http");
       this.#log(`${registry} does not speak TLS; using plain HTTP (loopback)`);
       return { response, url: plain };
@@ -403,18 +405,17 @@ export class Transport {
   async #fetchOnce(
     url: URL,
     client: Deno.HttpClient,
-    signal: AbortSignal | undefined,
+    out: Outgoing,
     init: RequestInit,
   ): Promise<Response> {
     const started = Date.now();
     const { headersMs, documentMs, blobMinBytesPerSecond } = this.#deadlines;
-    const sending = init.body instanceof Uint8Array && blobMinBytesPerSecond > 0
-      ? Math.ceil(init.body.byteLength / blobMinBytesPerSecond * 1000)
-      : 0;
+    const length = out.bodyLength ?? 0;
+    const sending = blobMinBytesPerSecond > 0 ? Math.ceil(length / blobMinBytesPerSecond * 1000) : 0;
     const response = await withHeadersDeadline(
       url.host,
       headersMs + sending,
-      signal,
+      out.signal,
       (s) => fetch(url, { ...init, signal: s, client }),
     );
     setDocumentDeadline(response, { host: url.host, at: started + documentMs, ms: documentMs });

@@ -1,11 +1,15 @@
 /**
- * The signatures of an air-gapped archive: the legacy cosign signature manifests (`kind`
- * `dev.cosignproject.cosign/sigs`, what `cosign save` writes from the `sha256-<hex>.sig` tag) turned
- * into `cosign download signature` entries, exactly as Dangerzone's Python tool converts them
- * (`convert_oci_images_signatures`: one entry per simple-signing layer, the payload from the layer
- * blob, the annotations verbatim), then verified with every rule and the reference policy. Shared by
- * `prepare-archive` (on the bytes about to be written) and `load-archive` (on the bytes read).
- * Private to `src/update/`.
+ * The signatures of an air-gapped archive, both forms, verified with every rule and the reference policy:
+ *
+ * - the legacy cosign signature manifests (`kind` `dev.cosignproject.cosign/sigs`, what `cosign save`
+ *   writes from the `sha256-<hex>.sig` tag) turned into `cosign download signature` entries, exactly as
+ *   Dangerzone's Python tool converts them (`convert_oci_images_signatures`: one entry per
+ *   simple-signing layer, the payload from the layer blob, the annotations verbatim);
+ * - cosign v3 Sigstore bundles: referrer manifests of the image (`kind` {@linkcode CosignKind.REFERRER},
+ *   their `subject` the image) whose layers are bundles, verified as `upgrade` verifies them.
+ *
+ * At least one signature of either form must verify. Shared by `prepare-archive` (on the bytes about to
+ * be written) and `load-archive` and `mirror --archive` (on the bytes read). Private to `src/update/`.
  *
  * @module
  */
@@ -19,11 +23,19 @@ import {
   signatureEntryFromLayer,
   type UntrustedSignatureEntry,
 } from "../sigstore/cosign_signature.ts";
+import { MAX_BUNDLE_BYTES } from "../sigstore/bundle.ts";
+import type { DiscoveredBundle } from "../sigstore/discovery.ts";
 import { SIMPLE_SIGNING_MEDIA_TYPE } from "../sigstore/discovery.ts";
-import { requireVerified, type SignatureResult, verifyCosignSignatures } from "../sigstore/policy.ts";
-import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
+import {
+  requireVerified,
+  type SignatureResult,
+  type VerifiedImageSignature,
+  verifyCosignSignatures,
+} from "../sigstore/policy.ts";
+import { isBundleMediaType } from "../sigstore/signature_artifacts.ts";
 import { enforceReference } from "./_reference_policy.ts";
 import type { UpdateContext } from "./context.ts";
+import { verifyDiscoveredBundle } from "./verify_remote.ts";
 
 const SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature";
 const BUNDLE_ANNOTATION = "dev.sigstore.cosign/bundle";
@@ -52,26 +64,40 @@ export interface SignatureManifestContent {
 
 /** The verdict on an archive's signatures. */
 export interface ArchiveSignatures {
-  /** The manifests read. */
+  /** The legacy signature manifests read. */
   manifests: SignatureManifestContent[];
-  /** Every entry, in order. */
+  /** The referrer manifests read (with bundle layers or not). */
+  referrers: SignatureManifestContent[];
+  /** Every legacy entry, in order. */
   entries: UntrustedSignatureEntry[];
-  /** The verdict on every entry (after the reference policy). */
+  /** The verdict on every legacy entry, then the bundles that failed (after the reference policy). */
   results: SignatureResult[];
-  /** The signatures that verified and passed the reference policy (at least one). */
-  verified: readonly VerifiedCosignSignature[];
+  /** The signatures that verified and passed the reference policy (at least one), legacy first. */
+  verified: readonly VerifiedImageSignature[];
+}
+
+/** What {@linkcode verifySignatureManifests} verifies. */
+export interface ArchiveSignatureSources {
+  /** Legacy signature manifests (`kind` sigs). */
+  manifests: readonly Descriptor[];
+  /** Referrer manifests (`kind` referrer): bundles among their layers are verified. */
+  referrers?: readonly Descriptor[];
+  /** The image digest the signatures must be about. */
+  digest: Digest;
+  /** The repository the signatures must name. */
+  expectedReference: string;
 }
 
 /**
- * Reads the signature manifests, converts their simple-signing layers to entries and verifies them for
- * `digest` with the context's keys; the signed docker-reference must name `expectedReference`. Throws
- * `SIGNATURE_MISSING` when there is no signature, or the first failure's code (exit 10) when none
- * verifies.
+ * Reads the signature manifests, converts their simple-signing layers to entries, reads the bundles of
+ * the referrer manifests, and verifies both for `digest` with the context's keys (and trusted root); the
+ * signed docker-reference must name `expectedReference`. Throws `SIGNATURE_MISSING` when there is no
+ * signature of either form, or the first failure's code (exit 10) when none verifies.
  */
 export async function verifySignatureManifests(
   ctx: UpdateContext,
   reader: SignatureBlobReader,
-  options: { manifests: readonly Descriptor[]; digest: Digest; expectedReference: string },
+  options: ArchiveSignatureSources,
 ): Promise<ArchiveSignatures> {
   const manifests: SignatureManifestContent[] = [];
   const entries: UntrustedSignatureEntry[] = [];
@@ -111,18 +137,83 @@ export async function verifySignatureManifests(
       }, entries.length));
     }
   }
-  if (entries.length === 0) {
+  const { referrers, bundles } = await readBundles(
+    reader,
+    options.referrers ?? [],
+    options.digest,
+    entries.length,
+  );
+  if (entries.length === 0 && bundles.length === 0) {
     throw new DangerzoneError(
       "SIGNATURE_MISSING",
-      `no cosign signature for ${options.digest}: the archive has no signature layer for the image`,
+      `no cosign signature for ${options.digest}: the archive has no signature layer and no bundle for the image`,
       { hint: "make the archive with prepare-archive (or cosign save) from a signed image" },
     );
   }
-  const verdict = await verifyCosignSignatures(entries, ctx, { digest: options.digest });
-  const results = verdict.results.map((r) => enforceReference(r, options.expectedReference));
-  const verified = requireVerified({
-    results,
-    verified: results.flatMap((r) => "verified" in r ? [r.verified] : []),
-  });
-  return { manifests, entries, results, verified };
+  const legacy = entries.length === 0
+    ? []
+    : (await verifyCosignSignatures(entries, ctx, { digest: options.digest })).results.map((r) =>
+      enforceReference(r, options.expectedReference)
+    );
+  const bundleResults = bundles.map((b) =>
+    verifyDiscoveredBundle(ctx, b, options.digest, options.expectedReference)
+  );
+  const results: SignatureResult[] = [
+    ...legacy,
+    ...bundleResults.flatMap((b) => b.error === undefined ? [] : [{ index: b.report.index, error: b.error }]),
+  ];
+  const verified: VerifiedImageSignature[] = [
+    ...legacy.flatMap((r) => "verified" in r ? [r.verified] : []),
+    ...bundleResults.flatMap((b) => b.verified === undefined ? [] : [b.verified]),
+  ];
+  if (verified.length === 0) requireVerified({ results, verified: [] });
+  return { manifests, referrers, entries, results, verified };
+}
+
+/** The referrer manifests of `digest` and the bundles among their layers (bounded, each read verified). */
+async function readBundles(
+  reader: SignatureBlobReader,
+  descriptors: readonly Descriptor[],
+  digest: Digest,
+  firstIndex: number,
+): Promise<{ referrers: SignatureManifestContent[]; bundles: DiscoveredBundle[] }> {
+  const referrers: SignatureManifestContent[] = [];
+  const bundles: DiscoveredBundle[] = [];
+  for (const desc of descriptors) {
+    const raw = await reader.manifest(desc);
+    const parsed = parseManifest(raw, desc.mediaType);
+    if (parsed.kind !== "manifest" || parsed.subject?.digest !== digest) {
+      throw new DangerzoneError(
+        "SIGNATURE_INVALID",
+        `the referrer ${desc.digest.slice(0, 19)}… of the archive is not an image manifest about ${
+          digest.slice(0, 19)
+        }…`,
+      );
+    }
+    referrers.push({ descriptor: desc, raw, config: parsed.config, layers: parsed.layers });
+    for (const layer of parsed.layers) {
+      if (!isBundleMediaType(layer.mediaType)) continue;
+      const index = firstIndex + bundles.length;
+      if (index >= MAX_SIGNATURES) {
+        throw new DangerzoneError(
+          "SIGNATURE_INVALID",
+          `rule 7 (bounded input): more than ${MAX_SIGNATURES} signatures`,
+        );
+      }
+      if (layer.size > MAX_BUNDLE_BYTES) {
+        throw new DangerzoneError(
+          "BUNDLE_INVALID",
+          `rule 7 (bounded input): bundle ${index + 1} is ${layer.size} bytes; at most ${MAX_BUNDLE_BYTES}`,
+        );
+      }
+      bundles.push({
+        source: "referrer",
+        index,
+        manifestDigest: desc.digest,
+        mediaType: layer.mediaType,
+        untrustedBytes: await reader.blob(layer),
+      });
+    }
+  }
+  return { referrers, bundles };
 }

@@ -11,8 +11,8 @@
  *    one image; {@linkcode assertBlobsComplete}: every blob the image, its signatures and attestations
  *    reference is present with the right size, manifests with the right digest.
  * 3. The archive's signature manifests become `cosign download signature` entries (as Dangerzone's Python
- *    tool converts them) and are verified for the image digest with every rule and the reference policy;
- *    then the rollback rule, which `--force` alone bypasses (with a warning, and a confirmation when the
+ *    tool converts them) and its cosign v3 bundles (referrer entries) are read; both are verified for the
+ *    image digest with every rule and the reference policy; then the rollback rule, which `--force` alone bypasses (with a warning, and a confirmation when the
  *    caller supplies one: a TTY).
  * 4. Only the verified image (root, platform manifest, config, layers) leaves the archive, in the one pass
  *    that hashes the layers ({@linkcode copyImage}, blobs read by offset): for a local podman it is
@@ -43,10 +43,9 @@ import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import type { Digest } from "../oci/digest.ts";
 import { parseManifest } from "../oci/manifest.ts";
 import { formatPlatform, normalizePlatform, selectPlatform } from "../oci/platform.ts";
-import { type LogPosition, verifiedLogPositions } from "../sigstore/policy.ts";
-import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
+import { type LogPosition, type VerifiedImageSignature, verifiedLogPositions } from "../sigstore/policy.ts";
 import { StoreLock } from "../store/lock.ts";
-import { verifySignatureManifests } from "./_archive_signatures.ts";
+import { type ArchiveSignatures, verifySignatureManifests } from "./_archive_signatures.ts";
 import { expectedRepository } from "./_reference_policy.ts";
 import { logStateOf, signatureStoreOf, type UpdateContext } from "./context.ts";
 import { checkDiskSpace, type DiskSpaceOptions } from "./disk_space.ts";
@@ -135,6 +134,34 @@ export async function loadArchive(
   path: string,
   options: LoadArchiveOptions = {},
 ): Promise<LoadedArchive> {
+  using opened = await openArchive(path, options.limits);
+  options.onStep?.({ step: "read", form: opened.index.form, blobs: await opened.blobCount() });
+  const lock = await StoreLock.acquire(ctx.dataDir);
+  try {
+    return await loadLocked(ctx, opened, options);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** What load-archive reads from: an archive file or a layout directory. */
+export type ArchiveSource = (OciArchiveFile | OciLayoutDir) & UnverifiedBlobSource;
+
+/** An archive file or layout directory, opened and its index checked; nothing verified yet. Dispose it. */
+export interface OpenedArchive extends Disposable {
+  /** Where the blobs are read from (every read verified against its descriptor). */
+  readonly layout: ArchiveSource;
+  /** The checked index. */
+  readonly index: ArchiveIndex;
+  /** How many blobs the archive holds. */
+  blobCount(): Promise<number>;
+}
+
+/**
+ * Opens `path` (an archive file, or a `cosign save` layout directory): step 1 and the index check of
+ * step 2. Throws `USAGE` when it cannot be read, `ARCHIVE_INVALID` when it is not a valid archive.
+ */
+export async function openArchive(path: string, limits?: ArchiveReadOptions): Promise<OpenedArchive> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(path);
@@ -144,59 +171,88 @@ export async function loadArchive(
       hint: "give the path of a file made by prepare-archive, or a cosign save directory",
     });
   }
-  const lock = await StoreLock.acquire(ctx.dataDir);
-  let archive: OciArchiveFile | undefined;
+  if (info.isDirectory) {
+    const { layout, index } = await asArchiveError(() => openLayoutDir(path));
+    return {
+      layout,
+      index,
+      blobCount: async () => (await layout.listBlobs()).length,
+      [Symbol.dispose]: () => {},
+    };
+  }
+  const archive = await asArchiveError(() => OciArchiveFile.open(path, limits));
   try {
-    let layout: ArchiveSource;
-    let index: ArchiveIndex;
-    if (info.isDirectory) {
-      ({ layout, index } = await asArchiveError(() => openLayoutDir(path)));
-      options.onStep?.({ step: "read", form: index.form, blobs: (await layout.listBlobs()).length });
-    } else {
-      archive = await asArchiveError(() => OciArchiveFile.open(path, options.limits));
-      layout = archive;
-      index = parseArchiveIndex(archive);
-      options.onStep?.({ step: "read", form: index.form, blobs: archive.blobCount });
-    }
-    return await loadLocked(ctx, layout, index, options);
-  } finally {
-    archive?.close();
-    await lock.release();
+    const index = parseArchiveIndex(archive);
+    return {
+      layout: archive,
+      index,
+      blobCount: () => Promise.resolve(archive.blobCount),
+      [Symbol.dispose]: () => archive.close(),
+    };
+  } catch (err) {
+    archive.close();
+    throw err;
   }
 }
 
-/** What load-archive reads from: an archive file or a layout directory. */
-type ArchiveSource = (OciArchiveFile | OciLayoutDir) & UnverifiedBlobSource;
+/** What {@linkcode verifyArchiveContent} established. */
+export interface VerifiedArchiveContent {
+  /** The image manifest to load (the archive's image, or the one platform of its index). */
+  readonly target: { readonly manifest: Descriptor; readonly platform: Platform | undefined };
+  /** The verified signatures of the archive's image (both forms), and the manifests they came from. */
+  readonly signatures: ArchiveSignatures;
+  /** The repository the signatures name. */
+  readonly expectedReference: string;
+}
 
-async function loadLocked(
+/**
+ * Steps 2 and 3 without the rollback rule: every blob the image, its signatures, attestations and
+ * referrers reference is present (sizes, manifest digests), and the signatures of both forms verify for
+ * the image digest with every rule and the reference policy. Throws `ARCHIVE_INVALID` or a verification
+ * code (exit 10). Also what `mirror --archive` checks before it pushes anything.
+ */
+export async function verifyArchiveContent(
   ctx: UpdateContext,
-  layout: ArchiveSource,
-  index: ArchiveIndex,
-  options: LoadArchiveOptions,
-): Promise<LoadedArchive> {
-  const warnings: string[] = [];
-  const warn = (message: string) => {
-    warnings.push(message);
-    options.onStep?.({ step: "warning", message });
-  };
-  // 2. Completeness of everything the archive lists (for an index: of the one platform it carries).
+  opened: OpenedArchive,
+  options: { platform?: Platform | undefined } = {},
+): Promise<VerifiedArchiveContent> {
+  const { layout, index } = opened;
   const target = await asArchiveError(async () => {
     const chosen = await chooseImage(layout, index, options.platform);
     const roots: BlobRoot[] = [
       { descriptor: chosen.manifest, label: "the image" },
-      ...archiveRoots(index, [CosignKind.SIGNATURES, CosignKind.ATTESTATIONS]),
+      ...archiveRoots(index, [CosignKind.SIGNATURES, CosignKind.ATTESTATIONS, CosignKind.REFERRER]),
     ];
     await assertBlobsComplete(layout, roots);
     return chosen;
   });
-
-  // 3. Signatures (every rule, the reference policy), then the rollback rule.
   const expectedReference = expectedRepository(ctx, ctx.image);
   const signatures = await verifySignatureManifests(ctx, {
     manifest: (d) => asArchiveError(() => layout.getManifest(d)),
     blob: (d) =>
       asArchiveError(async () => new Uint8Array(await new Response(await layout.getBlob(d)).arrayBuffer())),
-  }, { manifests: index.signatures, digest: index.image.digest, expectedReference });
+  }, {
+    manifests: index.signatures,
+    referrers: index.referrers,
+    digest: index.image.digest,
+    expectedReference,
+  });
+  return { target, signatures, expectedReference };
+}
+
+async function loadLocked(
+  ctx: UpdateContext,
+  opened: OpenedArchive,
+  options: LoadArchiveOptions,
+): Promise<LoadedArchive> {
+  const { layout, index } = opened;
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    options.onStep?.({ step: "warning", message });
+  };
+  // 2 and 3. Completeness, then signatures (every rule, the reference policy); then the rollback rule.
+  const { target, signatures, expectedReference } = await verifyArchiveContent(ctx, opened, options);
   const verified = signatures.verified;
   options.onStep?.({
     step: "verified",
@@ -249,7 +305,7 @@ async function loadLocked(
 /** Applies the rollback rule; returns true when `force` bypassed a refusal (after the warning and confirmation). */
 async function checkRollbackOrForce(
   ctx: UpdateContext,
-  verified: readonly VerifiedCosignSignature[],
+  verified: readonly VerifiedImageSignature[],
   options: LoadArchiveOptions,
   warn: (message: string) => void,
 ): Promise<boolean> {
@@ -351,14 +407,22 @@ async function asArchiveError<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof DangerzoneError && CONTENT_CODES.includes(err.code)) {
-      throw new DangerzoneError("ARCHIVE_INVALID", `invalid archive: ${err.message}`, {
-        cause: err,
-        hint: "the archive is damaged or was altered; do not use it",
-      });
-    }
-    throw err;
+    throw toArchiveError(err);
   }
+}
+
+/**
+ * A content-integrity failure (wrong digest or size, malformed manifest, missing platform) met while
+ * reading an archive, as `ARCHIVE_INVALID` (exit 13); any other error unchanged.
+ */
+export function toArchiveError(err: unknown): unknown {
+  if (err instanceof DangerzoneError && CONTENT_CODES.includes(err.code)) {
+    return new DangerzoneError("ARCHIVE_INVALID", `invalid archive: ${err.message}`, {
+      cause: err,
+      hint: "the archive is damaged or was altered; do not use it",
+    });
+  }
+  return err;
 }
 
 function errorText(err: unknown): string {

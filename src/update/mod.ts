@@ -24,11 +24,11 @@ export type {
   VerifiedSigner,
   VerifiedTlogEntry,
 } from "../sigstore/bundle_verifier.ts";
-export type { SignatureSource } from "../sigstore/discovery.ts";
 export type { CopyPlan } from "../copy.ts";
 export type { DangerzoneError, ErrorCode } from "../errors.ts";
 export type { SCHEMA_VERSION } from "../schema_version.ts";
 export type { BundleLogEntry, VerifiedBundleSignature } from "../sigstore/bundle_signature.ts";
+export type { DiscoveredBundle, SignatureSource } from "../sigstore/discovery.ts";
 export type { PublicKey } from "../sigstore/keys.ts";
 export type { LogPosition, VerifiedImageSignature } from "../sigstore/policy.ts";
 export type { RekorKeyring } from "../sigstore/rekor_keys.ts";

@@ -9,9 +9,10 @@
  *    signs the index and each platform manifest), the archive holds the platform manifest as its image
  *    (kind `dev.cosignproject.cosign/image`, what Dangerzone's `cosign save IMAGE@ARCH_DIGEST` writes);
  *    otherwise it holds the index (kind `.../imageIndex`) with only this platform's content.
- * 3. The image's `sha256-<hex>.sig` manifest is fetched and its signatures verified again from the exact
- *    bytes that go into the archive (the registry may have changed it since step 1); its `.att`
- *    manifest is included when present.
+ * 3. The image's `sha256-<hex>.sig` manifest and its cosign v3 bundle referrers are fetched and verified
+ *    again from the exact bytes that go into the archive (the registry may have changed them since step
+ *    1); a bundle-only image is archived too (its referrers listed with `kind` referrer and their
+ *    `artifactType`); its `.att` manifest is included when present.
  * 4. Blobs stream from the registry straight into `FILE.partial` through {@linkcode copyImage} (each
  *    verified against its descriptor on the way, byte-for-byte, never held in memory, never staged on
  *    disk), then `dangerzone.json` (the full index with `kind` annotations), `index.json` (the image only)
@@ -33,6 +34,11 @@ import { formatPlatform, selectPlatform } from "../oci/platform.ts";
 import type { Reference } from "../oci/reference.ts";
 import type { LogPosition } from "../sigstore/policy.ts";
 import { verifiedLogPositions } from "../sigstore/policy.ts";
+import {
+  isBundleMediaType,
+  listSignatureArtifacts,
+  type SignatureArtifact,
+} from "../sigstore/signature_artifacts.ts";
 import { type ArchiveSignatures, verifySignatureManifests } from "./_archive_signatures.ts";
 import type { UpdateContext } from "./context.ts";
 import { checkDiskSpace, type DiskSpaceOptions } from "./disk_space.ts";
@@ -133,8 +139,8 @@ export async function prepareArchive(
       "SIGNATURE_MISSING",
       `${ref.name()}@${image.digest} has no sha256-${
         digestHex(image.digest).slice(0, 12)
-      }….sig signature manifest, which an archive carries`,
-      { hint: "sign the image with cosign's legacy signature format (what cosign save and Dangerzone read)" },
+      }….sig signature manifest and no Sigstore bundle referrer, which an archive carries`,
+      { hint: "sign the image with cosign (legacy .sig, or cosign v3 bundles)" },
     );
   }
   options.onStep?.({
@@ -171,22 +177,24 @@ export async function prepareArchive(
     imageBytes = copied.totalBytes;
     platformDigest = copied.manifest.descriptor.digest;
 
-    // The signature manifest and its blobs: exactly the bytes that were verified.
-    const sig = signatures.verdict.manifests[0];
-    if (sig === undefined) throw new DangerzoneError("INTERNAL", "verified signatures without a manifest");
-    await writer.putBlob(sig.config, await blobStream(store, sig.config, read));
-    for (const layer of sig.layers) {
-      const bytes = signatures.blobs.get(layer.digest);
-      await writer.putBlob(
-        layer,
-        bytes === undefined ? await blobStream(store, layer, read) : streamOf(bytes),
-      );
-    }
-    await writer.putManifest(sig.descriptor, sig.raw);
+    // The signature manifests and their blobs: exactly the bytes that were verified.
     const entries: Descriptor[] = [
       annotated(image, kind === "image" ? CosignKind.IMAGE : CosignKind.IMAGE_INDEX),
     ];
-    entries.push(annotated(sig.descriptor, CosignKind.SIGNATURES));
+    const verdict = signatures.verdict;
+    for (const [i, sig] of [...verdict.manifests, ...verdict.referrers].entries()) {
+      for (const b of [sig.config, ...sig.layers]) {
+        const bytes = signatures.blobs.get(b.digest);
+        await writer.putBlob(b, bytes === undefined ? await blobStream(store, b, read) : streamOf(bytes));
+      }
+      await writer.putManifest(sig.descriptor, sig.raw);
+      const listed = i < verdict.manifests.length
+        ? undefined
+        : signatures.referrers.find((a) => a.descriptor.digest === sig.descriptor.digest)?.descriptor;
+      entries.push(
+        listed === undefined ? annotated(sig.descriptor, CosignKind.SIGNATURES) : referrerEntry(listed),
+      );
+    }
 
     // Attestations (verified by attest-provenance, not here): carried byte-for-byte.
     if (attestations !== null) {
@@ -226,15 +234,17 @@ export async function prepareArchive(
   };
 }
 
-/** The image's signatures as they will be written, verified, with the payload bytes that were read. */
+/** The image's signatures as they will be written, verified, with the bytes that were read. */
 interface FetchedSignatures {
   verdict: ArchiveSignatures;
   blobs: Map<Digest, Uint8Array>;
+  /** The bundle referrers, with the descriptors the registry listed them with. */
+  referrers: SignatureArtifact[];
 }
 
 /**
- * Fetches `sha256-<hex>.sig` for `digest` and verifies it; null when the tag does not exist. A tag whose
- * signatures do not verify throws (exit 10).
+ * Fetches `sha256-<hex>.sig` and the bundle referrers of `digest` ({@linkcode listSignatureArtifacts})
+ * and verifies them; null when there is neither. Signatures that do not verify throw (exit 10).
  */
 async function fetchSignatures(
   ctx: UpdateContext,
@@ -243,11 +253,22 @@ async function fetchSignatures(
   expectedReference: string,
   read: { signal?: AbortSignal },
 ): Promise<FetchedSignatures | null> {
-  const manifest = await fetchOptionalManifest(ctx, ref.withTag(`sha256-${digestHex(digest)}.sig`), read);
-  if (manifest === null) return null;
+  const artifacts = await listSignatureArtifacts(ctx.registry, ref, [digest], read);
+  const legacy = artifacts.filter((a) => a.kind === "legacy-signature");
+  const referrers = artifacts.filter((a) =>
+    a.kind === "referrer" && a.blobs.some((b) => isBundleMediaType(b.mediaType))
+  );
+  if (legacy.length === 0 && referrers.length === 0) return null;
+  const raws = new Map([...legacy, ...referrers].map((a) => [a.descriptor.digest, a.raw]));
   const blobs = new Map<Digest, Uint8Array>();
   const verdict = await verifySignatureManifests(ctx, {
-    manifest: () => Promise.resolve(manifest.raw),
+    manifest: (desc) => {
+      const raw = raws.get(desc.digest);
+      if (raw === undefined) {
+        throw new DangerzoneError("INTERNAL", "a signature manifest that was not fetched");
+      }
+      return Promise.resolve(raw);
+    },
     blob: async (desc) => {
       const bytes = new Uint8Array(
         await new Response(await ctx.registry.getBlob(ref, desc, read)).arrayBuffer(),
@@ -255,8 +276,13 @@ async function fetchSignatures(
       blobs.set(desc.digest, bytes);
       return bytes;
     },
-  }, { manifests: [manifest.descriptor], digest, expectedReference });
-  return { verdict, blobs };
+  }, {
+    manifests: legacy.map((a) => plain(a.descriptor)),
+    referrers: referrers.map((a) => plain(a.descriptor)),
+    digest,
+    expectedReference,
+  });
+  return { verdict, blobs, referrers };
 }
 
 async function fetchOptionalManifest(
@@ -299,6 +325,14 @@ async function verifyWithoutRollback(
 
 function plain(d: Descriptor): Descriptor {
   return { mediaType: d.mediaType, digest: d.digest, size: d.size };
+}
+
+/** A referrer as the archive lists it: its descriptor as the registry listed it, and the referrer `kind`. */
+function referrerEntry(d: Descriptor): Descriptor {
+  const entry: Descriptor = { mediaType: d.mediaType, size: d.size, digest: d.digest };
+  if (d.artifactType !== undefined) entry.artifactType = d.artifactType;
+  entry.annotations = { ...d.annotations, kind: CosignKind.REFERRER };
+  return entry;
 }
 
 /** A descriptor as `cosign save` lists it in `index.json`: mediaType, size, digest, the `kind` annotation. */

@@ -14,7 +14,9 @@ export type ProgressPhase =
   /** Bytes of an archive verified and unpacked into a staging layout (load-archive, local podman). */
   | "unpack"
   /** Bytes the runtime took in. */
-  | "load";
+  | "load"
+  /** Bytes of an image copied into another registry (mirror). */
+  | "upload";
 
 /** One NDJSON progress event (a line on stderr under `--json`). */
 export interface ProgressEvent {

@@ -230,17 +230,22 @@ function rejected(
   };
 }
 
-interface BundleResult {
+/** The verdict on one discovered bundle: its report, and the verified signature or the error. */
+export interface BundleResult {
+  /** For display. */
   report: SignatureReport;
+  /** Set when it verified and passed the reference rule. */
   verified?: VerifiedBundleSignature;
+  /** Set when it did not. */
   error?: DangerzoneError;
 }
 
 /**
  * A cosign v3 image signature (`bundle_signature.ts`: trusted key, trusted root's logs, statement for
- * exactly this digest), then the reference rule on its subject name when it carries one.
+ * exactly this digest), then the reference rule on its subject name when it carries one. Never throws:
+ * a failure is the result's `error` (also used for the bundles of an archive).
  */
-function verifyDiscoveredBundle(
+export function verifyDiscoveredBundle(
   ctx: UpdateContext,
   b: DiscoveredBundle,
   digest: Digest,

@@ -12,10 +12,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseDigest } from "../../src/oci/digest.ts";
-import { parseManifest } from "../../src/oci/manifest.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { type CliResult, runCli } from "../_helpers/cli.ts";
+import { pushLayoutAttestations } from "../_helpers/layout_attestations.ts";
 import { makeTempDir } from "../_helpers/process.ts";
 import { startRegistry } from "../_helpers/registry.ts";
 import {
@@ -283,14 +283,7 @@ async function pushLayout(
       }
     }
   }
-  for (const entry of index.manifests) {
-    if (entry.annotations?.kind !== "dev.cosignproject.cosign/atts") continue;
-    const raw = await blob(entry.digest);
-    const m = parseManifest(raw);
-    if (m.kind !== "manifest") throw new Error("fixture: att is not a manifest");
-    for (const d of [m.config, ...m.layers]) await client.putBlob(ref, d, await blob(d.digest));
-    await client.putManifest(ref, raw, { tag: `sha256-${parseDigest(imageDigest).slice(7)}.att` });
-  }
+  await pushLayoutAttestations(client, ref, dir, parseDigest(imageDigest));
   return imageDigest;
 }
 

@@ -106,6 +106,25 @@ Deno.test("contract: every registry and runtime command's --json, progress and e
   });
 
   await t.step(
+    "mirror: into another repository (blobs mounted), then a second run that copies nothing",
+    async () => {
+      const to = ["--to", `${sr.reg.host}/mirror/contract`];
+      const first = await runCli(["mirror", ...common(image), ...to], { env });
+      const doc = assertDocument(first, 0, "mirror", "ok");
+      assert.equal(doc["digest"], img.digest);
+      const events = contract.assertEvents(first.stderr, "mirror progress");
+      assert.ok(events.some((e) => e["phase"] === "upload" && e["final"] === true), first.stderr);
+      const again = assertDocument(
+        await runCli(["mirror", ...common(image), ...to], { env }),
+        0,
+        "mirror",
+        "again",
+      );
+      assert.equal(Reflect.get(Object(again["copied"]), "bytes"), 0);
+    },
+  );
+
+  await t.step(
     "verify-signatures: verified (exit 0) and not verified (exit 10, its own failure form)",
     async () => {
       const keys = ["--pubkey", sr.pubkeyFile, "--rekor-key", sr.rekorKeyFile, "--json"];
@@ -142,6 +161,9 @@ Deno.test("contract: every registry and runtime command's --json, progress and e
         `${phase}: ${loaded.stderr}`,
       );
     }
+    const to = ["--to", `${sr.reg.host}/airgap/contract`, "--archive", archive];
+    const mirrored = await runCli(["mirror", ...common(image, join(tmp.path, "mirror-air")), ...to], { env });
+    assert.equal(assertDocument(mirrored, 0, "mirror", "--archive")["sourceKind"], "archive");
   });
 
   await t.step("failure documents: exit 2, 10, 11, 12, 13 and 14", async () => {
