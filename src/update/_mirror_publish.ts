@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { ensureOwnDirectory } from "../store/data_dir.ts";
 import { join } from "node:path";
 import { copyImage } from "../copy.ts";
 import { DangerzoneError, ExitCode, exitCodeFor, isDangerzoneError } from "../errors.ts";
@@ -296,7 +297,6 @@ function stateOf(verified: readonly VerifiedImageSignature[]): LogState {
  */
 export async function mirrorStateDir(dataDir: string, signedRepository: string): Promise<string> {
   const id = (await sha256Digest(new TextEncoder().encode(signedRepository))).slice(7, 23);
-  const dir = join(dataDir, "mirror", id);
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  return dir;
+  // real directories of the data dir only (a symlinked `mirror/` is DATA_DIR_INVALID, never followed)
+  return await ensureOwnDirectory(dataDir, ["mirror", id]);
 }
