@@ -8,10 +8,10 @@
  * Usage: bash scripts/bench-verify
  */
 import { parseDigest } from "../src/oci/digest.ts";
-import { parseSignatureList, serializeSignatureList } from "../src/sigstore/cosign_signature.ts";
-import { parsePublicKeyPem } from "../src/sigstore/keys.ts";
-import { requireVerified, verifyCosignSignatures } from "../src/sigstore/policy.ts";
-import { RekorKeyring } from "../src/sigstore/rekor_keys.ts";
+import { parseSignatureList, serializeSignatureList } from "../src/sigstore/cosign/cosign_signature.ts";
+import { parsePublicKeyPem } from "../src/sigstore/crypto/keys.ts";
+import { requireVerified, verifyCosignSignatures } from "../src/sigstore/cosign/policy.ts";
+import { RekorKeyring } from "../src/sigstore/crypto/rekor_keys.ts";
 import { SignatureStore } from "../src/store/signature_store.ts";
 import { writeFileAtomic } from "../src/store/_atomic_write.ts";
 import { createTestKey, signImage } from "../tests/_helpers/cosign_signer.ts";

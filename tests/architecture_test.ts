@@ -99,6 +99,24 @@ function area(path: string): string {
   return path.split("/")[0] ?? path;
 }
 
+/**
+ * The trust boundaries inside src/sigstore/, lowest first (as sigstore-js's bundle / core / verify):
+ * a group imports only groups before it; `cosign` and `provenance` are two policies over the same
+ * formats and proofs and never import each other. `mod.ts` re-exports them all.
+ */
+const SIGSTORE_GROUPS: Record<string, readonly string[]> = {
+  formats: [],
+  crypto: ["formats"],
+  cosign: ["formats", "crypto"],
+  provenance: ["formats", "crypto"],
+};
+
+/** The group of a module of src/sigstore/ (`sigstore/crypto/set.ts` -> `crypto`), else undefined. */
+function sigstoreGroup(path: string): string | undefined {
+  const parts = path.split("/");
+  return parts[0] === "sigstore" && parts.length > 2 ? parts[1] : undefined;
+}
+
 /** Every import that breaks the layering, as `from -> to (rule)`. */
 function layeringViolations(graph: Graph): string[] {
   const out: string[] = [];
@@ -106,6 +124,14 @@ function layeringViolations(graph: Graph): string[] {
     const a = area(from);
     for (const to of targets) {
       const b = area(to);
+      const [ga, gb] = [sigstoreGroup(from), sigstoreGroup(to)];
+      if (ga !== undefined && gb !== undefined && ga !== gb && !(SIGSTORE_GROUPS[ga] ?? []).includes(gb)) {
+        out.push(
+          `${from} -> ${to} (sigstore/${ga} may import ${
+            (SIGSTORE_GROUPS[ga] ?? []).join(", ") || "no other group"
+          })`,
+        );
+      }
       if (a === b) continue;
       if (a === "oci" && to !== "errors.ts") out.push(`${from} -> ${to} (oci imports only errors.ts)`);
       if (LIBRARY.includes(a) && POLICIES.includes(b)) {
@@ -138,9 +164,13 @@ Deno.test("findCycles() and layeringViolations() find what they look for", () =>
     ["store/lock.ts", ["copy.ts"]],
     ["update/check.ts", ["cli/output.ts", "sigstore/policy.ts"]],
     ["cli/check.ts", ["update/check.ts"]],
+    ["sigstore/formats/bundle.ts", ["sigstore/crypto/keys.ts"]],
+    ["sigstore/cosign/policy.ts", ["sigstore/crypto/set.ts", "sigstore/provenance/provenance.ts"]],
   ]);
   assert.deepEqual(layeringViolations(upward), [
     "oci/digest.ts -> strict_json.ts (oci imports only errors.ts)",
+    "sigstore/cosign/policy.ts -> sigstore/provenance/provenance.ts (sigstore/cosign may import formats, crypto)",
+    "sigstore/formats/bundle.ts -> sigstore/crypto/keys.ts (sigstore/formats may import no other group)",
     "sigstore/policy.ts -> update/context.ts (library imports a policy)",
     "store/lock.ts -> copy.ts (library imports a policy)",
     "update/check.ts -> cli/output.ts (only main.ts imports cli/)",

@@ -14,9 +14,9 @@ import type { RegistryClient, RegistryClientOptions } from "../registry/client.t
 import { type DetectOptions, detectRuntime } from "../runtime/detect.ts";
 import type { ContainerRuntime } from "../runtime/runtime.ts";
 import { readFileBounded } from "../read_bounded.ts";
-import { loadPublicKeyFile, pinnedPublisherKey } from "../sigstore/keys.ts";
-import { type SelectedTrust, selectTrust } from "../sigstore/trust_selection.ts";
-import type { SigstoreTrustedRoot } from "../sigstore/trusted_root.ts";
+import { loadPublicKeyFile, pinnedPublisherKey } from "../sigstore/crypto/keys.ts";
+import { type SelectedTrust, selectTrust } from "../sigstore/crypto/trust_selection.ts";
+import type { SigstoreTrustedRoot } from "../sigstore/crypto/trusted_root.ts";
 import { resolveDataDir } from "../store/data_dir.ts";
 import { storedTrustedRootFile } from "../tuf/stored_trusted_root.ts";
 import type { UpdateContext } from "../update/context.ts";

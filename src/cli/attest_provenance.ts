@@ -9,9 +9,13 @@
 import { DangerzoneError } from "../errors.ts";
 import { parseReference } from "../oci/reference.ts";
 import type { RegistryClient } from "../registry/client.ts";
-import { discoverAttestations, type ImageLocation } from "../sigstore/attestation_discovery.ts";
-import { type ProvenancePolicy, type VerifiedProvenance, verifyProvenance } from "../sigstore/provenance.ts";
-import type { SigstoreTrustedRoot } from "../sigstore/trusted_root.ts";
+import { discoverAttestations, type ImageLocation } from "../sigstore/provenance/attestation_discovery.ts";
+import {
+  type ProvenancePolicy,
+  type VerifiedProvenance,
+  verifyProvenance,
+} from "../sigstore/provenance/provenance.ts";
+import type { SigstoreTrustedRoot } from "../sigstore/crypto/trusted_root.ts";
 import { registryClientFrom, trustedRootFrom } from "./_context.ts";
 import type { CommonOptions } from "./common.ts";
 import type { Output } from "./output.ts";

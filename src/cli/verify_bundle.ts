@@ -7,7 +7,7 @@
  */
 import { DangerzoneError } from "../errors.ts";
 import { isDigest } from "../oci/digest.ts";
-import { type BundleArtifact, type BundlePolicy, verifyBundle } from "../sigstore/bundle_verifier.ts";
+import { type BundleArtifact, type BundlePolicy, verifyBundle } from "../sigstore/crypto/bundle_verifier.ts";
 import { readFileBounded } from "../read_bounded.ts";
 import { trustedRootFrom } from "./_context.ts";
 import type { CommonOptions } from "./common.ts";

@@ -8,9 +8,9 @@
  */
 import { DangerzoneError, ExitCode, type ExitCodeValue } from "../errors.ts";
 import { parseDigest } from "../oci/digest.ts";
-import { MAX_SIGNATURE_LIST_BYTES, parseSignatureList } from "../sigstore/cosign_signature.ts";
-import { loadPublicKeyFile, pinnedPublisherKey, type PublicKey } from "../sigstore/keys.ts";
-import { requireVerified, type SignatureResult, verifyCosignSignatures } from "../sigstore/policy.ts";
+import { MAX_SIGNATURE_LIST_BYTES, parseSignatureList } from "../sigstore/cosign/cosign_signature.ts";
+import { loadPublicKeyFile, pinnedPublisherKey, type PublicKey } from "../sigstore/crypto/keys.ts";
+import { requireVerified, type SignatureResult, verifyCosignSignatures } from "../sigstore/cosign/policy.ts";
 import { readFileBounded } from "../read_bounded.ts";
 import { trustFrom } from "./_context.ts";
 import type { CommonOptions } from "./common.ts";

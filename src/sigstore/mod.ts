@@ -3,6 +3,17 @@
  * binding, policy over several signatures), cosign v3 bundle signatures, and trust: Rekor keys,
  * Sigstore trusted roots, and {@linkcode selectTrust}, the one choice of trust for every signature form.
  *
+ * Grouped by trust boundary, as sigstore-js is (bundle / core / verify); a group imports only the
+ * groups before it (tests/architecture_test.ts):
+ *
+ * - `formats/`: untrusted Sigstore formats parsed strictly (bundles, simple signing, RFC 8785, the
+ *   protobuf JSON mapping); no trust decision is made here;
+ * - `crypto/`: keys, signatures, Rekor SETs, log-entry binding and inclusion proofs, trusted roots and
+ *   the trust selection;
+ * - `cosign/`: the cosign image-signature policy: discovery of every signature form in a registry,
+ *   the stored signature list, legacy and bundle signatures, "at least one verifies";
+ * - `provenance/`: keyless SLSA provenance attestations (Fulcio claims, in-toto, SLSA predicates).
+ *
  * @module
  */
 export {
@@ -14,8 +25,8 @@ export {
   publicKeyFromSpki,
   sameKey,
   verifySignature,
-} from "./keys.ts";
-export { canonicalJson } from "./canonical_json.ts";
+} from "./crypto/keys.ts";
+export { canonicalJson } from "./formats/canonical_json.ts";
 export {
   decodeCosignSignature,
   type DecodedCosignSignature,
@@ -27,14 +38,14 @@ export {
   signatureEntryFromLayer,
   type SignatureLayer,
   type UntrustedSignatureEntry,
-} from "./cosign_signature.ts";
+} from "./cosign/cosign_signature.ts";
 export {
   pinnedRekorKeyring,
   type RekorKey,
   RekorKeyring,
   rekorKeysOfTrustedRoot,
   unboundedRekorKey,
-} from "./rekor_keys.ts";
+} from "./crypto/rekor_keys.ts";
 export {
   type KeyDetails,
   MAX_TRUSTED_ROOT_BYTES,
@@ -45,14 +56,14 @@ export {
   type TransparencyLogKey,
   TRUSTED_ROOT_MEDIA_TYPES,
   withRekorKeys,
-} from "./trusted_root.ts";
+} from "./crypto/trusted_root.ts";
 export {
   loadRekorKeyring,
   type SelectedTrust,
   selectTrust,
   type TrustedRootRule,
   type TrustSelectionOptions,
-} from "./trust_selection.ts";
+} from "./crypto/trust_selection.ts";
 export {
   acceptSimpleSigning,
   COSIGN_SIGNATURE_TYPE,
@@ -62,15 +73,15 @@ export {
   type PayloadAcceptanceRules,
   repositoryOf,
   type UntrustedSimpleSigning,
-} from "./simple_signing.ts";
-export { type SetVerifiedEntry, type UntrustedTlogEntry, verifySignedEntryTimestamp } from "./set.ts";
-export { type TlogBodyExpectations, verifyTlogBody } from "./tlog_body.ts";
+} from "./formats/simple_signing.ts";
+export { type SetVerifiedEntry, type UntrustedTlogEntry, verifySignedEntryTimestamp } from "./crypto/set.ts";
+export { type TlogBodyExpectations, verifyTlogBody } from "./crypto/tlog_body.ts";
 export {
   type CosignExpectations,
   type CosignTrust,
   type VerifiedCosignSignature,
   verifyCosignSignature,
-} from "./verifier.ts";
+} from "./cosign/verifier.ts";
 export {
   bundleEntryFromBytes,
   type BundleLogEntry,
@@ -81,7 +92,7 @@ export {
   type UntrustedBundleEntry,
   type VerifiedBundleSignature,
   verifyCosignBundleSignature,
-} from "./bundle_signature.ts";
+} from "./cosign/bundle_signature.ts";
 export {
   type LogPosition,
   requireVerified,
@@ -91,4 +102,4 @@ export {
   verifiedLogEntries,
   verifiedLogPositions,
   verifyCosignSignatures,
-} from "./policy.ts";
+} from "./cosign/policy.ts";

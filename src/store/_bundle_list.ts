@@ -7,8 +7,8 @@
  */
 import { DangerzoneError } from "../errors.ts";
 import { decodeUtf8, isJsonObject, parseStrictJsonArray } from "../strict_json.ts";
-import type { UntrustedBundleEntry } from "../sigstore/bundle_signature.ts";
-import { MAX_SIGNATURES } from "../sigstore/cosign_signature.ts";
+import type { UntrustedBundleEntry } from "../sigstore/cosign/bundle_signature.ts";
+import { MAX_SIGNATURES } from "../sigstore/cosign/cosign_signature.ts";
 
 /** Parses the bundle file's bytes into untrusted entries, or throws `STORE_INVALID`. */
 export function parseBundleList(untrustedBytes: Uint8Array, path: string): UntrustedBundleEntry[] {

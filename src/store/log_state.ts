@@ -14,8 +14,12 @@
  */
 import { join } from "node:path";
 import { DangerzoneError } from "../errors.ts";
-import { isVerifiedBundleSignature } from "../sigstore/verified_bundle_signature.ts";
-import { type LogPosition, type VerifiedImageSignature, verifiedLogPositions } from "../sigstore/policy.ts";
+import { isVerifiedBundleSignature } from "../sigstore/cosign/verified_bundle_signature.ts";
+import {
+  type LogPosition,
+  type VerifiedImageSignature,
+  verifiedLogPositions,
+} from "../sigstore/cosign/policy.ts";
 import { readOwnFileBounded } from "../read_bounded.ts";
 import { writeFileAtomic } from "./_atomic_write.ts";
 import { ensureOwnDirectory, ownDirectoryExists } from "./data_dir.ts";

@@ -19,10 +19,10 @@
 import { join } from "node:path";
 import { DangerzoneError } from "../errors.ts";
 import { type Digest, digestHex, isDigest } from "../oci/digest.ts";
-import type { UntrustedBundleEntry } from "../sigstore/bundle_signature.ts";
-import { isVerifiedBundleSignature } from "../sigstore/verified_bundle_signature.ts";
-import { MAX_SIGNATURE_LIST_BYTES, serializeSignatureList } from "../sigstore/cosign_signature.ts";
-import type { VerifiedImageSignature } from "../sigstore/policy.ts";
+import type { UntrustedBundleEntry } from "../sigstore/cosign/bundle_signature.ts";
+import { isVerifiedBundleSignature } from "../sigstore/cosign/verified_bundle_signature.ts";
+import { MAX_SIGNATURE_LIST_BYTES, serializeSignatureList } from "../sigstore/cosign/cosign_signature.ts";
+import type { VerifiedImageSignature } from "../sigstore/cosign/policy.ts";
 import { writeFileAtomic } from "./_atomic_write.ts";
 import { ensureOwnDirectory, ownDirectoryExists } from "./data_dir.ts";
 import { readOwnFileBounded } from "../read_bounded.ts";
@@ -165,5 +165,5 @@ function readBounded(path: string): Promise<Uint8Array | null> {
 
 // Types the public API refers to, re-exported so its documentation is complete.
 export type { Digest } from "../oci/digest.ts";
-export type { UntrustedBundleEntry } from "../sigstore/bundle_signature.ts";
-export type { VerifiedImageSignature } from "../sigstore/policy.ts";
+export type { UntrustedBundleEntry } from "../sigstore/cosign/bundle_signature.ts";
+export type { VerifiedImageSignature } from "../sigstore/cosign/policy.ts";

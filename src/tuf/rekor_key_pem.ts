@@ -7,7 +7,7 @@
  */
 import { Buffer } from "node:buffer";
 import { DangerzoneError } from "../errors.ts";
-import type { SigstoreTrustedRoot, TransparencyLogKey } from "../sigstore/trusted_root.ts";
+import type { SigstoreTrustedRoot, TransparencyLogKey } from "../sigstore/crypto/trusted_root.ts";
 
 /** Which transparency logs to export. */
 export type RekorKeySelection = { kind: "first" } | { kind: "log-id"; logId: string } | { kind: "all" };
@@ -27,7 +27,7 @@ export interface ExportedRekorKey {
  *
  * @example
  * ```ts
- * import { productionTrustedRoot } from "../sigstore/trusted_root.ts";
+ * import { productionTrustedRoot } from "../sigstore/crypto/trusted_root.ts";
  * import { rekorKeyPems } from "./rekor_key_pem.ts";
  * const [first] = rekorKeyPems(productionTrustedRoot(), { kind: "first" });
  * ```

@@ -13,8 +13,8 @@ import {
   parseTrustedRoot,
   productionTrustedRoot,
   type SigstoreTrustedRoot,
-} from "../sigstore/trusted_root.ts";
-import { PRODUCTION_TRUSTED_ROOT_JSON } from "../sigstore/_production_trusted_root.ts";
+} from "../sigstore/crypto/trusted_root.ts";
+import { PRODUCTION_TRUSTED_ROOT_JSON } from "../sigstore/crypto/_production_trusted_root.ts";
 import { EMBEDDED_TUF_ROOT_JSON } from "./_embedded_root.ts";
 import {
   DEFAULT_TUF_URL,

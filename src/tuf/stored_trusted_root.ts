@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { DangerzoneError } from "../errors.ts";
 import { readOwnFileBounded } from "../read_bounded.ts";
 import { ownDirectoryExists } from "../store/data_dir.ts";
-import type { SigstoreTrustedRoot } from "../sigstore/trusted_root.ts";
+import type { SigstoreTrustedRoot } from "../sigstore/crypto/trusted_root.ts";
 
 /** Sigstore's public TUF repository, the default `--tuf-url`. */
 export const DEFAULT_TUF_URL = "https://tuf-repo-cdn.sigstore.dev/";
@@ -87,7 +87,7 @@ export async function storedTrustedRootFile(dataDir: string): Promise<string | u
 export async function storedTrustedRoot(dataDir: string): Promise<SigstoreTrustedRoot | undefined> {
   const path = await storedTrustedRootFile(dataDir);
   if (path === undefined) return undefined;
-  const { MAX_TRUSTED_ROOT_BYTES, parseTrustedRoot } = await import("../sigstore/trusted_root.ts");
+  const { MAX_TRUSTED_ROOT_BYTES, parseTrustedRoot } = await import("../sigstore/crypto/trusted_root.ts");
   const bytes = await readOwnFileBounded(path, {
     limit: MAX_TRUSTED_ROOT_BYTES,
     tooLargeCode: "TRUST_ROOT_INVALID",

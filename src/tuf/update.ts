@@ -17,7 +17,7 @@ import { DangerzoneError, isDangerzoneError } from "../errors.ts";
 import { toHex } from "../oci/digest.ts";
 import { readFileBounded } from "../read_bounded.ts";
 import { httpClientFor, type HttpClientForOptions } from "../registry/http_client_for.ts";
-import { MAX_TRUSTED_ROOT_BYTES, parseTrustedRoot } from "../sigstore/trusted_root.ts";
+import { MAX_TRUSTED_ROOT_BYTES, parseTrustedRoot } from "../sigstore/crypto/trusted_root.ts";
 import { writeFileAtomic } from "../store/_atomic_write.ts";
 import { ensureOwnDirectory } from "../store/data_dir.ts";
 import { withStoreLock } from "../store/lock.ts";

@@ -22,17 +22,17 @@ import {
   MAX_SIGNATURES,
   signatureEntryFromLayer,
   type UntrustedSignatureEntry,
-} from "../sigstore/cosign_signature.ts";
-import { MAX_BUNDLE_BYTES } from "../sigstore/bundle.ts";
-import type { DiscoveredBundle } from "../sigstore/discovery.ts";
-import { SIMPLE_SIGNING_MEDIA_TYPE } from "../sigstore/discovery.ts";
+} from "../sigstore/cosign/cosign_signature.ts";
+import { MAX_BUNDLE_BYTES } from "../sigstore/formats/bundle.ts";
+import type { DiscoveredBundle } from "../sigstore/cosign/discovery.ts";
+import { SIMPLE_SIGNING_MEDIA_TYPE } from "../sigstore/cosign/discovery.ts";
 import {
   requireVerified,
   type SignatureResult,
   type VerifiedImageSignature,
   verifyCosignSignatures,
-} from "../sigstore/policy.ts";
-import { isBundleMediaType } from "../sigstore/signature_artifacts.ts";
+} from "../sigstore/cosign/policy.ts";
+import { isBundleMediaType } from "../sigstore/cosign/signature_artifacts.ts";
 import { enforceReference } from "./_reference_policy.ts";
 import type { UpdateContext } from "./context.ts";
 import { verifyDiscoveredBundle } from "./verify_remote.ts";

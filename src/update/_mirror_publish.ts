@@ -17,8 +17,12 @@ import type { RawManifest } from "../oci/manifest.ts";
 import { formatPlatform } from "../oci/platform.ts";
 import type { Reference } from "../oci/reference.ts";
 import { addToReferrersTag } from "../registry/referrers_tag.ts";
-import { type LogPosition, type VerifiedImageSignature, verifiedLogPositions } from "../sigstore/policy.ts";
-import type { SignatureArtifact } from "../sigstore/signature_artifacts.ts";
+import {
+  type LogPosition,
+  type VerifiedImageSignature,
+  verifiedLogPositions,
+} from "../sigstore/cosign/policy.ts";
+import type { SignatureArtifact } from "../sigstore/cosign/signature_artifacts.ts";
 import { checkRollback, type LogState, type LogStateEntry, LogStateStore } from "../store/log_state.ts";
 import { type DestinationStats, registryDestination } from "./_mirror_destination.ts";
 import { legacyLogIdOf, type UpdateContext } from "./context.ts";

@@ -7,8 +7,8 @@
  */
 import { DangerzoneError, isDangerzoneError } from "../errors.ts";
 import { parseReference, type Reference } from "../oci/reference.ts";
-import type { SignatureResult } from "../sigstore/policy.ts";
-import { repositoryOf } from "../sigstore/simple_signing.ts";
+import type { SignatureResult } from "../sigstore/cosign/policy.ts";
+import { repositoryOf } from "../sigstore/formats/simple_signing.ts";
 import type { UpdateContext } from "./context.ts";
 
 /**

@@ -10,7 +10,7 @@
  * @module
  */
 import { DangerzoneError } from "../errors.ts";
-import { type VerifiedImageSignature, verifiedLogPositions } from "../sigstore/policy.ts";
+import { type VerifiedImageSignature, verifiedLogPositions } from "../sigstore/cosign/policy.ts";
 import {
   checkRollback,
   type InstalledTime,

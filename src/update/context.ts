@@ -7,9 +7,9 @@
 import type { Reference } from "../oci/reference.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import type { ContainerRuntime } from "../runtime/runtime.ts";
-import type { PublicKey } from "../sigstore/keys.ts";
-import type { RekorKeyring } from "../sigstore/rekor_keys.ts";
-import type { SigstoreTrustedRoot } from "../sigstore/trusted_root.ts";
+import type { PublicKey } from "../sigstore/crypto/keys.ts";
+import type { RekorKeyring } from "../sigstore/crypto/rekor_keys.ts";
+import type { SigstoreTrustedRoot } from "../sigstore/crypto/trusted_root.ts";
 import { LogStateStore, PRODUCTION_REKOR_LOG_ID } from "../store/log_state.ts";
 import { SignatureStore } from "../store/signature_store.ts";
 

@@ -43,7 +43,11 @@ import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import type { Digest } from "../oci/digest.ts";
 import { parseManifest } from "../oci/manifest.ts";
 import { formatPlatform, normalizePlatform, selectPlatform } from "../oci/platform.ts";
-import { type LogPosition, type VerifiedImageSignature, verifiedLogPositions } from "../sigstore/policy.ts";
+import {
+  type LogPosition,
+  type VerifiedImageSignature,
+  verifiedLogPositions,
+} from "../sigstore/cosign/policy.ts";
 import { StoreLock } from "../store/lock.ts";
 import { type ArchiveSignatures, verifySignatureManifests } from "./_archive_signatures.ts";
 import { expectedRepository } from "./_reference_policy.ts";

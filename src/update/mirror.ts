@@ -28,7 +28,7 @@ import type { Descriptor } from "../oci/descriptor.ts";
 import { mapStreamErrors } from "../oci/map_stream_errors.ts";
 import { parseManifest } from "../oci/manifest.ts";
 import { formatPlatform } from "../oci/platform.ts";
-import { listSignatureArtifacts, type SignatureArtifact } from "../sigstore/signature_artifacts.ts";
+import { listSignatureArtifacts, type SignatureArtifact } from "../sigstore/cosign/signature_artifacts.ts";
 import { checkRollback, LogStateStore } from "../store/log_state.ts";
 import { withStoreLock } from "../store/lock.ts";
 import {

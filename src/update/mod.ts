@@ -23,16 +23,16 @@ export type {
   VerifiedBundle,
   VerifiedSigner,
   VerifiedTlogEntry,
-} from "../sigstore/bundle_verifier.ts";
+} from "../sigstore/crypto/bundle_verifier.ts";
 export type { CopyPlan } from "../copy.ts";
 export type { DangerzoneError, ErrorCode } from "../errors.ts";
 export type { SCHEMA_VERSION } from "../schema_version.ts";
-export type { BundleLogEntry, VerifiedBundleSignature } from "../sigstore/bundle_signature.ts";
-export type { DiscoveredBundle, SignatureSource } from "../sigstore/discovery.ts";
-export type { PublicKey } from "../sigstore/keys.ts";
-export type { LogPosition, VerifiedImageSignature } from "../sigstore/policy.ts";
-export type { RekorKeyring } from "../sigstore/rekor_keys.ts";
-export type { KeyDetails, SigstoreTrustedRoot, TransparencyLogKey } from "../sigstore/trusted_root.ts";
-export type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
+export type { BundleLogEntry, VerifiedBundleSignature } from "../sigstore/cosign/bundle_signature.ts";
+export type { DiscoveredBundle, SignatureSource } from "../sigstore/cosign/discovery.ts";
+export type { PublicKey } from "../sigstore/crypto/keys.ts";
+export type { LogPosition, VerifiedImageSignature } from "../sigstore/cosign/policy.ts";
+export type { RekorKeyring } from "../sigstore/crypto/rekor_keys.ts";
+export type { KeyDetails, SigstoreTrustedRoot, TransparencyLogKey } from "../sigstore/crypto/trusted_root.ts";
+export type { VerifiedCosignSignature } from "../sigstore/cosign/verifier.ts";
 export type { LogState, LogStateStore } from "../store/log_state.ts";
 export type { SignatureStore } from "../store/signature_store.ts";

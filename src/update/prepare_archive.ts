@@ -32,13 +32,13 @@ import { parseManifest, type RawManifest } from "../oci/manifest.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { formatPlatform, selectPlatform } from "../oci/platform.ts";
 import type { Reference } from "../oci/reference.ts";
-import type { LogPosition } from "../sigstore/policy.ts";
-import { verifiedLogPositions } from "../sigstore/policy.ts";
+import type { LogPosition } from "../sigstore/cosign/policy.ts";
+import { verifiedLogPositions } from "../sigstore/cosign/policy.ts";
 import {
   isBundleMediaType,
   listSignatureArtifacts,
   type SignatureArtifact,
-} from "../sigstore/signature_artifacts.ts";
+} from "../sigstore/cosign/signature_artifacts.ts";
 import { type ArchiveSignatures, verifySignatureManifests } from "./_archive_signatures.ts";
 import type { UpdateContext } from "./context.ts";
 import { checkDiskSpace, type DiskSpaceOptions } from "./disk_space.ts";

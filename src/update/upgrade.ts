@@ -37,7 +37,7 @@ import type { Platform } from "../oci/descriptor.ts";
 import type { Digest } from "../oci/digest.ts";
 import { formatPlatform, normalizePlatform } from "../oci/platform.ts";
 import type { ContainerRuntime } from "../runtime/runtime.ts";
-import type { LogPosition } from "../sigstore/policy.ts";
+import type { LogPosition } from "../sigstore/cosign/policy.ts";
 import { StoreLock } from "../store/lock.ts";
 import { registrySource } from "./_registry_source.ts";
 import { linkLayout, loadIntoRuntime, streamImage } from "./_runtime_load.ts";

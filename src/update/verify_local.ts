@@ -12,14 +12,14 @@ import { DangerzoneError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
 import { parseReference } from "../oci/reference.ts";
 import type { RuntimeName } from "../runtime/runtime.ts";
-import type { UntrustedBundleEntry } from "../sigstore/bundle_signature.ts";
-import { parseSignatureList, type UntrustedSignatureEntry } from "../sigstore/cosign_signature.ts";
+import type { UntrustedBundleEntry } from "../sigstore/cosign/bundle_signature.ts";
+import { parseSignatureList, type UntrustedSignatureEntry } from "../sigstore/cosign/cosign_signature.ts";
 import {
   requireVerified,
   type SignatureResult,
   type VerifiedImageSignature,
   verifyCosignSignatures,
-} from "../sigstore/policy.ts";
+} from "../sigstore/cosign/policy.ts";
 import { enforceReference, expectedRepository, normaliseRepository } from "./_reference_policy.ts";
 import { signatureStoreOf, type UpdateContext } from "./context.ts";
 
@@ -165,7 +165,7 @@ async function verifyStoredBundles(
   entries: UntrustedBundleEntry[],
   expected: { digest: Digest; expectedReference: string },
 ): Promise<BundleResult[]> {
-  const { verifyCosignBundleSignature } = await import("../sigstore/bundle_signature.ts");
+  const { verifyCosignBundleSignature } = await import("../sigstore/cosign/bundle_signature.ts");
   return entries.map((entry) => {
     try {
       const v = verifyCosignBundleSignature(

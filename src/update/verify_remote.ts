@@ -19,8 +19,12 @@ import {
   bundleEntryFromBytes,
   type VerifiedBundleSignature,
   verifyCosignBundleSignature,
-} from "../sigstore/bundle_signature.ts";
-import { type DiscoveredBundle, discoverSignatures, type SignatureSource } from "../sigstore/discovery.ts";
+} from "../sigstore/cosign/bundle_signature.ts";
+import {
+  type DiscoveredBundle,
+  discoverSignatures,
+  type SignatureSource,
+} from "../sigstore/cosign/discovery.ts";
 import {
   type LogPosition,
   requireVerified,
@@ -29,8 +33,8 @@ import {
   verifiedLogEntries,
   verifiedLogPositions,
   verifyCosignSignatures,
-} from "../sigstore/policy.ts";
-import type { VerifiedCosignSignature } from "../sigstore/verifier.ts";
+} from "../sigstore/cosign/policy.ts";
+import type { VerifiedCosignSignature } from "../sigstore/cosign/verifier.ts";
 import type { LogState } from "../store/log_state.ts";
 import { checkRollbackFor } from "./_rollback_check.ts";
 import { enforceReference, expectedRepository, normaliseRepository } from "./_reference_policy.ts";

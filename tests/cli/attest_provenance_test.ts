@@ -28,7 +28,7 @@ import {
   tamperPayload,
   type Variant,
   writeVariant,
-} from "../sigstore/_provenance_vectors.ts";
+} from "../sigstore/provenance/_provenance_vectors.ts";
 
 const GENERATOR =
   "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml";

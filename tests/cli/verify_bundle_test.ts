@@ -1,7 +1,7 @@
 /** `verify-bundle` command: usage errors, --json, one-line failures, exit codes. */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { ACTIONS_ISSUER, BEACON_IDENTITY, CASES_DIR } from "../sigstore/_conformance_cases.ts";
+import { ACTIONS_ISSUER, BEACON_IDENTITY, CASES_DIR } from "../sigstore/crypto/_conformance_cases.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const A_TXT = `${CASES_DIR}../a.txt`;

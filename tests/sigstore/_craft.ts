@@ -6,10 +6,13 @@
  */
 import { createHash, sign } from "node:crypto";
 import { createTestKey, signSet, type TestKey } from "../_helpers/cosign_signer.ts";
-import { parseSignatureList, type UntrustedSignatureEntry } from "../../src/sigstore/cosign_signature.ts";
-import { parsePublicKeyPem } from "../../src/sigstore/keys.ts";
-import { RekorKeyring } from "../../src/sigstore/rekor_keys.ts";
-import type { CosignTrust } from "../../src/sigstore/verifier.ts";
+import {
+  parseSignatureList,
+  type UntrustedSignatureEntry,
+} from "../../src/sigstore/cosign/cosign_signature.ts";
+import { parsePublicKeyPem } from "../../src/sigstore/crypto/keys.ts";
+import { RekorKeyring } from "../../src/sigstore/crypto/rekor_keys.ts";
+import type { CosignTrust } from "../../src/sigstore/cosign/verifier.ts";
 import { type Digest, parseDigest } from "../../src/oci/digest.ts";
 
 const encoder = new TextEncoder();

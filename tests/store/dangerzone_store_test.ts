@@ -9,10 +9,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseDigest } from "../../src/oci/digest.ts";
-import { parseSignatureList } from "../../src/sigstore/cosign_signature.ts";
-import { loadPublicKeyFile } from "../../src/sigstore/keys.ts";
-import { verifiedLogPositions, verifyCosignSignatures } from "../../src/sigstore/policy.ts";
-import { pinnedRekorKeyring } from "../../src/sigstore/rekor_keys.ts";
+import { parseSignatureList } from "../../src/sigstore/cosign/cosign_signature.ts";
+import { loadPublicKeyFile } from "../../src/sigstore/crypto/keys.ts";
+import { verifiedLogPositions, verifyCosignSignatures } from "../../src/sigstore/cosign/policy.ts";
+import { pinnedRekorKeyring } from "../../src/sigstore/crypto/rekor_keys.ts";
 import { LogStateStore, needsInstalledTime } from "../../src/store/log_state.ts";
 import { SignatureStore } from "../../src/store/signature_store.ts";
 import { makeTempDir } from "../_helpers/process.ts";

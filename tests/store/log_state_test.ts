@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { DangerzoneError } from "../../src/errors.ts";
-import { verifyCosignSignatures } from "../../src/sigstore/policy.ts";
-import type { VerifiedCosignSignature } from "../../src/sigstore/verifier.ts";
+import { verifyCosignSignatures } from "../../src/sigstore/cosign/policy.ts";
+import type { VerifiedCosignSignature } from "../../src/sigstore/cosign/verifier.ts";
 import { checkRollback, LogStateStore, needsInstalledTime } from "../../src/store/log_state.ts";
 import {
   type VerifiedBundleSignature,
   verifyCosignBundleSignature,
-} from "../../src/sigstore/bundle_signature.ts";
-import { parseTrustedRoot } from "../../src/sigstore/trusted_root.ts";
+} from "../../src/sigstore/cosign/bundle_signature.ts";
+import { parseTrustedRoot } from "../../src/sigstore/crypto/trusted_root.ts";
 import { signImageBundle, TestRekorLog, testTrustedRoot } from "../_helpers/sigstore_signer.ts";
 import { craftEntry, createTestKey, entriesOf, trustFor, world } from "../sigstore/_craft.ts";
 

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { DangerzoneError } from "../../src/errors.ts";
-import { parseSignatureList } from "../../src/sigstore/cosign_signature.ts";
-import { verifyCosignSignatures } from "../../src/sigstore/policy.ts";
+import { parseSignatureList } from "../../src/sigstore/cosign/cosign_signature.ts";
+import { verifyCosignSignatures } from "../../src/sigstore/cosign/policy.ts";
 import { SignatureStore } from "../../src/store/signature_store.ts";
 import { writeFileAtomic } from "../../src/store/_atomic_write.ts";
-import { verifyCosignBundleSignature } from "../../src/sigstore/bundle_signature.ts";
-import { parsePublicKeyPem } from "../../src/sigstore/keys.ts";
-import { parseTrustedRoot } from "../../src/sigstore/trusted_root.ts";
+import { verifyCosignBundleSignature } from "../../src/sigstore/cosign/bundle_signature.ts";
+import { parsePublicKeyPem } from "../../src/sigstore/crypto/keys.ts";
+import { parseTrustedRoot } from "../../src/sigstore/crypto/trusted_root.ts";
 import { createTestKey } from "../_helpers/cosign_signer.ts";
 import { signImageBundle, TestRekorLog, testTrustedRoot } from "../_helpers/sigstore_signer.ts";
 import { craftEntry, entriesOf, trustFor, world } from "../sigstore/_craft.ts";

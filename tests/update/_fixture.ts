@@ -9,8 +9,8 @@ import { type Digest, parseDigest } from "../../src/oci/digest.ts";
 import { parseReference, type Reference } from "../../src/oci/reference.ts";
 import { createCredentialResolver } from "../../src/registry/credentials.ts";
 import { RegistryClient, type RegistryClientOptions } from "../../src/registry/client.ts";
-import { parsePublicKeyPem } from "../../src/sigstore/keys.ts";
-import { RekorKeyring } from "../../src/sigstore/rekor_keys.ts";
+import { parsePublicKeyPem } from "../../src/sigstore/crypto/keys.ts";
+import { RekorKeyring } from "../../src/sigstore/crypto/rekor_keys.ts";
 import type { ContainerRuntime } from "../../src/runtime/runtime.ts";
 import type { UpdateContext } from "../../src/update/context.ts";
 import {

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { isDangerzoneError } from "../../src/errors.ts";
 import { parsePlatform } from "../../src/oci/platform.ts";
 import { parseReference } from "../../src/oci/reference.ts";
-import { parseTrustedRoot } from "../../src/sigstore/trusted_root.ts";
+import { parseTrustedRoot } from "../../src/sigstore/crypto/trusted_root.ts";
 import { loadArchive } from "../../src/update/load_archive.ts";
 import { prepareArchive } from "../../src/update/prepare_archive.ts";
 import { createTestKey } from "../_helpers/cosign_signer.ts";

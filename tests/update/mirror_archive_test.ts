@@ -12,7 +12,7 @@ import { isDangerzoneError } from "../../src/errors.ts";
 import { parsePlatform } from "../../src/oci/platform.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
-import { parseTrustedRoot } from "../../src/sigstore/trusted_root.ts";
+import { parseTrustedRoot } from "../../src/sigstore/crypto/trusted_root.ts";
 import { mirrorArchive } from "../../src/update/mirror.ts";
 import { prepareArchive } from "../../src/update/prepare_archive.ts";
 import { verifyRemoteImage } from "../../src/update/verify_remote.ts";

@@ -14,7 +14,7 @@ import { sha256Digest } from "../../src/oci/digest.ts";
 import { parseManifest } from "../../src/oci/manifest.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
-import { parseTrustedRoot } from "../../src/sigstore/trusted_root.ts";
+import { parseTrustedRoot } from "../../src/sigstore/crypto/trusted_root.ts";
 import { mirrorImage } from "../../src/update/mirror.ts";
 import { verifyRemoteImage } from "../../src/update/verify_remote.ts";
 import { buildMultiArchImage } from "../_helpers/images.ts";

@@ -12,7 +12,7 @@ import {
   normaliseRepository,
   verifyRemoteImage,
 } from "../../src/update/verify_remote.ts";
-import { parseTrustedRoot } from "../../src/sigstore/trusted_root.ts";
+import { parseTrustedRoot } from "../../src/sigstore/crypto/trusted_root.ts";
 import { createTestKey } from "../_helpers/cosign_signer.ts";
 import { makeTempDir } from "../_helpers/process.ts";
 import {
