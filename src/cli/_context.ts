@@ -24,7 +24,7 @@ import {
 } from "../sigstore/trusted_root.ts";
 import { resolveDataDir } from "../store/data_dir.ts";
 import type { UpdateContext } from "../update/context.ts";
-import { type CommonOptions, DEFAULT_IMAGE } from "./common.ts";
+import { type CommonOptions, connectionsOption, DEFAULT_IMAGE } from "./common.ts";
 import type { Output } from "./output.ts";
 
 /** An update context that owns its registry client: dispose it (`using ctx = ...`). */
@@ -104,6 +104,8 @@ export async function registryClientFrom(options: CommonOptions, out: Output): P
     caCerts,
     credentials: createCredentialResolver(),
     ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
+    connections: connectionsOption(options.connections),
+    ...(options.torIsolation === undefined ? {} : { torIsolation: options.torIsolation }),
     ...(out.debug ? { onLog: (line: string) => out.debugLine(line) } : {}),
   };
   return new RegistryClient(registryOptions);

@@ -15,6 +15,7 @@ import { isIndexMediaType, isManifestMediaType, MANIFEST_ACCEPT, MediaType } fro
 import type { Reference } from "../oci/reference.ts";
 import { BlobVerifier, markSelfVerifying, verifyStream } from "../oci/verify_stream.ts";
 import { BlobFileWriter } from "./_blob_file_writer.ts";
+import { downloadRanges, removeDownload } from "./parallel_download.ts";
 import { readLimited, Transport, type TransportOptions, type TransportRequest } from "./transport.ts";
 
 /** Options of {@linkcode RegistryClient}: all transport options plus limits. */
@@ -23,6 +24,12 @@ export interface RegistryClientOptions extends TransportOptions {
   manifestLimit?: number;
   /** Most tags {@linkcode RegistryClient.listTags} collects (default 100 000). */
   tagLimit?: number;
+  /** Parallel Range connections for a blob larger than `rangeThreshold` (default 4; 1 turns them off). */
+  connections?: number;
+  /** Blobs larger than this many bytes download over `connections` (default 16 MiB). */
+  rangeThreshold?: number;
+  /** Bytes per Range request (default: about four chunks per connection, 4-64 MiB). */
+  rangeChunkSize?: number;
 }
 
 /** Options of {@linkcode RegistryClient.downloadBlob}. */
@@ -86,9 +93,11 @@ export class RegistryClient {
   readonly #transport: Transport;
   readonly #manifestLimit: number;
   readonly #tagLimit: number;
+  readonly #options: RegistryClientOptions;
 
   /** Creates a client; no I/O happens until the first call. */
   constructor(options: RegistryClientOptions = {}) {
+    this.#options = options;
     this.#transport = new Transport(options);
     this.#manifestLimit = options.manifestLimit ?? DEFAULT_MANIFEST_LIMIT;
     this.#tagLimit = options.tagLimit ?? 100_000;
@@ -223,7 +232,9 @@ export class RegistryClient {
   /**
    * Downloads a blob to `destPath`: bytes stream into a temporary (or `.partial`) file while being
    * counted and hashed, a dropped connection resumes with `Range`, and the file is renamed to
-   * `destPath` only after size and digest matched.
+   * `destPath` only after size and digest matched. A blob larger than `rangeThreshold` comes over
+   * `connections` parallel Range requests (`parallel_download.ts`), or one stream when the server
+   * does not serve ranges exactly. Progress counts the bytes received by all connections.
    */
   async downloadBlob(
     ref: Reference,
@@ -239,17 +250,18 @@ export class RegistryClient {
       const badBytes = isDangerzoneError(err, "DIGEST_MISMATCH", "SIZE_MISMATCH");
       if (resumable && badBytes && err instanceof DangerzoneError && err.message.includes("resumed")) {
         // the partial file from an earlier run was wrong: start once from zero
-        await removeIfExists(tmpPath);
+        await removeDownload(tmpPath);
         await this.#downloadTo(ref, descriptor, tmpPath, resumable, options).catch(async (again) => {
-          await removeIfExists(tmpPath);
+          await removeDownload(tmpPath);
           throw again;
         });
       } else {
-        if (!resumable || badBytes) await removeIfExists(tmpPath);
+        if (!resumable || badBytes) await removeDownload(tmpPath);
         throw err;
       }
     }
     await Deno.rename(tmpPath, destPath);
+    if (resumable) await removeDownload(tmpPath); // the resume record of a parallel download
   }
 
   /** All tags of the repository, following `Link` pagination (`n`/`last`). */
@@ -408,6 +420,7 @@ export class RegistryClient {
     return indexEntries(manifest.raw, ref.name());
   }
 
+  /** Downloads over parallel ranges when the blob is large enough, else (or as a fallback) one stream. */
   async #downloadTo(
     ref: Reference,
     descriptor: Descriptor,
@@ -415,6 +428,37 @@ export class RegistryClient {
     resumable: boolean,
     options: DownloadOptions,
   ): Promise<void> {
+    const connections = this.#options.connections ?? 4;
+    if (connections < 2 || descriptor.size <= (this.#options.rangeThreshold ?? 16 * 1024 * 1024)) {
+      return await this.#downloadStream(ref, descriptor, tmpPath, resumable, options);
+    }
+    const result = await downloadRanges(
+      this.#transport,
+      { request: this.#blobRequest(ref, descriptor, options), descriptor, file: tmpPath },
+      {
+        connections,
+        resumable,
+        ...(this.#options.rangeChunkSize === undefined ? {} : { chunkSize: this.#options.rangeChunkSize }),
+        ...(this.#options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.#options.idleTimeoutMs }),
+        ...(this.#options.retry?.attempts === undefined ? {} : { attempts: this.#options.retry.attempts }),
+        ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+        ...(this.#options.onLog === undefined ? {} : { onLog: this.#options.onLog }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      },
+    );
+    // the server does not serve ranges as asked: the file holds a prefix, continue on one stream
+    if (result.kind === "fallback") await this.#downloadStream(ref, descriptor, tmpPath, true, options);
+  }
+
+  /** One stream into the file, appending to what it holds when `resume` (re-hashing those bytes first). */
+  async #downloadStream(
+    ref: Reference,
+    descriptor: Descriptor,
+    tmpPath: string,
+    resume: boolean,
+    options: DownloadOptions,
+  ): Promise<void> {
+    const resumable = resume;
     // bytes are hashed here, on the main thread, while the writer's writes run on I/O threads
     const verifier = new BlobVerifier(descriptor);
     const writer = await BlobFileWriter.open(tmpPath, {
@@ -568,14 +612,6 @@ class RegistryStore implements ContentStore {
       ...(tag === undefined ? {} : { tag }),
       ...options,
     });
-  }
-}
-
-async function removeIfExists(path: string): Promise<void> {
-  try {
-    await Deno.remove(path);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
 }
 

@@ -11,7 +11,14 @@
 import { DangerzoneError, type ErrorCode } from "../errors.ts";
 import { normalizeRegistry } from "../oci/reference.ts";
 import { type Challenge, parseChallenges } from "./_challenge.ts";
-import { isTailsOsRelease, parseProxyUrl, type ProxyChoice, proxyFromEnv, torProxy } from "./_proxy.ts";
+import {
+  CircuitNames,
+  isTailsOsRelease,
+  parseProxyUrl,
+  type ProxyChoice,
+  proxyFromEnv,
+  torProxy,
+} from "./_proxy.ts";
 import { redactedCause, redactText, redactUrl } from "./_redact.ts";
 import { classifyTlsFailure } from "./_tls_failure.ts";
 import type { Credential, CredentialResolver } from "./credentials.ts";
@@ -55,6 +62,13 @@ export interface TransportOptions {
   maxRangeDiscard?: number;
   /** Receives one redacted line per HTTP exchange (for `--debug`). */
   onLog?: (line: string) => void;
+  // ranges: begin (parallel Range downloads, see parallel_download.ts)
+  /**
+   * One Tor circuit per connection: requests with a {@linkcode TransportRequest.connection} go
+   * through a SOCKS5 proxy with a random username of their own (default: on with the Tails proxy).
+   */
+  torIsolation?: boolean;
+  // ranges: end
 }
 
 /** One request to a registry. */
@@ -75,6 +89,12 @@ export interface TransportRequest {
   acceptStatus?: readonly number[];
   /** Aborts the request. */
   signal?: AbortSignal;
+  // ranges: begin
+  /** Send on this numbered connection: its own HTTP/1.1 client (own TCP connection, own Tor circuit). */
+  connection?: number;
+  /** Told each redirect target, unredacted and already checked (to ask a CDN again directly). */
+  onRedirect?: (url: URL) => void;
+  // ranges: end
 }
 
 /** A successful response and the final (post-redirect) URL, redacted. */
@@ -150,6 +170,7 @@ export class Transport {
   readonly #auth = new Map<string, RegistryAuthState>();
   readonly #schemes = new Map<string, "https" | "http">();
   #tailsProxy: ProxyChoice | undefined | null = null;
+  readonly #circuits = new CircuitNames(); // ranges
   #closed = false;
 
   /** Creates a transport; no I/O happens until the first request. */
@@ -560,6 +581,7 @@ export class Transport {
         body = undefined;
       }
       this.#log(`redirect ${response.status} -> ${redactUrl(next)}`);
+      req.onRedirect?.(next); // ranges
       url = next;
     }
   }
@@ -575,7 +597,7 @@ export class Transport {
     req: TransportRequest,
     init: RequestInit,
   ): Promise<{ response: Response; url: URL }> {
-    const client = await this.#client(url);
+    const client = await this.#client(url, req.connection); // ranges: one client per connection
     const firstContact = url.protocol === "https:" && url.host === apiHost(req.registry) &&
       !this.#schemes.has(req.registry) && isLoopback(normalizeRegistry(req.registry));
     let response: Response;
@@ -598,7 +620,7 @@ export class Transport {
       if (!firstContact || tls?.kind !== "not-tls") throw err;
       const plain = new URL(url);
       plain.protocol = "http:";
-      response = await fetch(plain, { ...init, client: await this.#client(plain) });
+      response = await fetch(plain, { ...init, client: await this.#client(plain, req.connection) });
       this.#schemes.set(req.registry, "http");
       this.#log(`${req.registry} does not speak TLS; using plain HTTP (loopback)`);
       return { response, url: plain };
@@ -628,15 +650,23 @@ export class Transport {
     return this.#tailsProxy;
   }
 
-  async #client(url: URL): Promise<Deno.HttpClient> {
+  async #client(url: URL, connection?: number): Promise<Deno.HttpClient> {
     if (this.#closed) throw new DangerzoneError("INTERNAL", "transport used after close()");
-    const proxy = await this.#proxyFor(url);
-    const key = proxy === undefined
-      ? "direct"
-      : `${proxy.url}|${proxy.basicAuth?.username ?? ""}|${proxy.basicAuth?.password ?? ""}`;
+    let proxy = await this.#proxyFor(url);
+    // ranges: begin (a numbered connection gets its own client, so its own TCP connection and circuit)
+    if (proxy !== undefined && connection !== undefined) {
+      const isolate = this.#options.torIsolation ?? (proxy === this.#tailsProxy);
+      if (isolate) proxy = this.#circuits.isolate(proxy, connection);
+    }
+    const key =
+      (proxy === undefined
+        ? "direct"
+        : `${proxy.url}|${proxy.basicAuth?.username ?? ""}|${proxy.basicAuth?.password ?? ""}`) +
+      (connection === undefined ? "" : `#${connection}`);
+    // ranges: end
     const existing = this.#clients.get(key);
     if (existing !== undefined) return existing;
-    const options: Deno.CreateHttpClientOptions = {};
+    const options: Deno.CreateHttpClientOptions = connection === undefined ? {} : { http2: false }; // ranges
     if (this.#options.caCerts !== undefined && this.#options.caCerts.length > 0) {
       options.caCerts = [...this.#options.caCerts];
     }
