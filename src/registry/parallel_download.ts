@@ -29,19 +29,16 @@ import type { Descriptor } from "../oci/descriptor.ts";
 import { BlobVerifier } from "../oci/verify_stream.ts";
 import {
   chunkSizeFor,
-  contentRangeMatches,
   contiguousEnd,
   encodeRecord,
   MAX_RECORD_BYTES,
   parseRecord,
   planChunks,
-  type RangeChunk,
-  rangeHeader,
   receivedFromPrefix,
   type ResumeState,
 } from "./_range_plan.ts";
 import { ioFailure } from "./_blob_file_writer.ts";
-import { redactedCause } from "./_redact.ts";
+import { BUFFER_SIZE, type ChunkState, RangeFetcher } from "./_range_fetch.ts";
 import type { Transport, TransportRequest } from "./transport.ts";
 
 /** Options of {@linkcode downloadRanges}. */
@@ -112,21 +109,9 @@ export async function downloadRanges(
   return await run.run();
 }
 
-const BUFFER_SIZE = 1024 * 1024;
-const FLUSH_MS = 500;
 const RECORD_MS = 1000;
-const MAX_RERESOLVES = 5;
-
-interface ChunkState extends RangeChunk {
-  received: number;
-  taken: boolean;
-}
-
-type Opened = { response: Response } | { fallback: string };
 
 class RangeRun {
-  readonly #transport: Transport;
-  readonly #request: TransportRequest;
   readonly #descriptor: Descriptor;
   readonly #path: string;
   readonly #options: RangeDownloadOptions;
@@ -139,8 +124,7 @@ class RangeRun {
   #hashing = false;
   #hashFile: Deno.FsFile | undefined;
   #received = 0;
-  #cdn: URL | undefined;
-  #reresolves = 0;
+  readonly #fetcher: RangeFetcher;
   #fallback: string | undefined;
   #failure: unknown;
   #lastRecord = 0;
@@ -153,8 +137,6 @@ class RangeRun {
     options: RangeDownloadOptions,
     resume: ResumeState,
   ) {
-    this.#transport = transport;
-    this.#request = job.request;
     this.#descriptor = job.descriptor;
     this.#path = job.file;
     this.#options = options;
@@ -167,6 +149,11 @@ class RangeRun {
     this.#received = resume.received.reduce((a, b) => a + b, 0);
     this.#stats.resumedBytes = this.#received;
     this.#verifier = new BlobVerifier(job.descriptor);
+    this.#fetcher = new RangeFetcher(
+      transport,
+      { request: job.request, size: job.descriptor.size, abort: this.#abort.signal },
+      options,
+    );
   }
 
   /** Opens (creating) the file and adopts what an earlier run left, if it fits. */
@@ -242,7 +229,7 @@ class RangeRun {
       }
       throw err;
     }
-    return { kind: "done", stats: { ...this.#stats } };
+    return { kind: "done", stats: { ...this.#stats, requests: this.#fetcher.requests } };
   }
 
   /** Runs a task; its first failure stops every other task (they end quietly on the abort). */
@@ -273,100 +260,12 @@ class RangeRun {
         return;
       }
       chunk.taken = true;
-      const ok = await this.#fetchChunk(connection, chunk, file, state);
-      if (!ok) return;
-    }
-  }
-
-  /** Fetches the rest of `chunk`, asking again after drops; false when the run falls back. */
-  async #fetchChunk(
-    connection: number,
-    chunk: ChunkState,
-    file: Deno.FsFile,
-    state: { buffer: ArrayBuffer },
-  ): Promise<boolean> {
-    const attempts = this.#options.attempts ?? 4;
-    const idleMs = this.#options.idleTimeoutMs ?? 60_000;
-    let failures = 0;
-    while (chunk.start + chunk.received < chunk.end) {
-      const from = chunk.start + chunk.received;
-      const idle = new AbortController();
-      const signal = AbortSignal.any([this.#abort.signal, idle.signal]);
-      let timer = setTimeout(() => idle.abort(new DOMException("idle", "TimeoutError")), idleMs);
-      const rearm = () => {
-        clearTimeout(timer);
-        timer = setTimeout(() => idle.abort(new DOMException("idle", "TimeoutError")), idleMs);
-      };
-      try {
-        const opened = await this.#open(connection, { start: from, end: chunk.end }, signal);
-        if ("fallback" in opened) {
-          this.#fallBack(opened.fallback);
-          return false;
-        }
-        this.#probe.resolve(true);
-        const before = chunk.received;
-        const body = opened.response.body;
-        if (body === null) throw new DangerzoneError("REGISTRY_PROTOCOL", "a range response has no body");
-        await this.#receive(chunk, body.getReader({ mode: "byob" }), file, state, rearm);
-        if (chunk.received > before) failures = 0;
-        if (chunk.start + chunk.received < chunk.end) throw new Error("the range ended early");
-      } catch (err) {
-        if (this.#abort.signal.aborted || err instanceof DangerzoneError) throw err;
-        state.buffer = new ArrayBuffer(BUFFER_SIZE); // a failed read keeps the buffer it was given
-        if (++failures > attempts) {
-          throw new DangerzoneError(
-            "SHORT_READ",
-            `a range of the blob dropped ${failures} times at byte ${chunk.start + chunk.received}`,
-            {
-              cause: redactedCause(err),
-              hint: "check the network and try again; the download resumes where it stopped",
-            },
-          );
-        }
-        this.#log(`connection ${connection}: range at byte ${from} dropped; asking again`);
-        await delay(Math.min(4000, 250 * 2 ** failures), this.#abort.signal);
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-    return true;
-  }
-
-  /** Reads one range body into the worker's buffer and writes it out at its offset. */
-  async #receive(
-    chunk: ChunkState,
-    reader: ReadableStreamBYOBReader,
-    file: Deno.FsFile,
-    state: { buffer: ArrayBuffer },
-    rearm: () => void,
-  ): Promise<void> {
-    let filled = 0;
-    let lastFlush = performance.now();
-    try {
-      for (;;) {
-        const at = chunk.start + chunk.received + filled;
-        // at the range's end, one more read sees the body's end, so the connection is kept for reuse
-        const want = Math.max(1, Math.min(state.buffer.byteLength - filled, chunk.end - at));
-        const r = await reader.read(new Uint8Array(state.buffer, filled, want));
-        rearm();
-        if (r.value !== undefined) {
-          state.buffer = r.value.buffer;
-          if (at >= chunk.end && r.value.byteLength > 0) return; // more than asked for: dropped, unread
-          filled += r.value.byteLength;
-        }
-        const end = r.done || at + (r.value?.byteLength ?? 0) >= chunk.end;
-        if (
-          filled === state.buffer.byteLength ||
-          (filled > 0 && (end || performance.now() - lastFlush > FLUSH_MS))
-        ) {
-          await this.#flush(chunk, file, new Uint8Array(state.buffer, 0, filled));
-          filled = 0;
-          lastFlush = performance.now();
-        }
-        if (r.done) return;
-      }
-    } finally {
-      await reader.cancel().catch(() => {});
+      const fallback = await this.#fetcher.fetchChunk(connection, chunk, {
+        state,
+        deliver: (c, bytes) => this.#flush(c, file, bytes),
+        onServed: () => this.#probe.resolve(true),
+      });
+      if (fallback !== undefined) return this.#fallBack(fallback);
     }
   }
 
@@ -422,45 +321,6 @@ class RangeRun {
       throw ioFailure(err, this.#path);
     } finally {
       this.#hashing = false;
-    }
-  }
-
-  /** One range request on `connection`: the CDN target once known, else the registry. */
-  async #open(connection: number, range: RangeChunk, signal: AbortSignal): Promise<Opened> {
-    for (;;) {
-      const cdn = this.#cdn;
-      const headers = { ...(this.#request.headers ?? {}), Range: rangeHeader(range.start, range.end) };
-      let redirected: URL | undefined;
-      const req: TransportRequest = cdn === undefined
-        ? { ...this.#request, headers, connection, signal, onRedirect: (u) => (redirected = u) }
-        : { ...this.#request, path: cdn.href, headers, connection, signal, acceptStatus: [401, 403] };
-      this.#stats.requests++;
-      const { response, url } = await this.#transport.request(req);
-      if (cdn !== undefined && (response.status === 401 || response.status === 403)) {
-        await response.body?.cancel().catch(() => {});
-        if (++this.#reresolves > MAX_RERESOLVES) {
-          throw new DangerzoneError("REGISTRY_DENIED", `the blob's download URL keeps refusing: ${url}`, {
-            hint: "the registry's CDN refuses the signed URLs it hands out; try again later",
-          });
-        }
-        this.#log(`${url} answered ${response.status} (expired?); asking the registry again`);
-        if (this.#cdn === cdn) this.#cdn = undefined;
-        continue;
-      }
-      if (redirected !== undefined) this.#cdn = redirected;
-      const length = response.headers.get("content-length");
-      const problem = response.status !== 206
-        ? `HTTP ${response.status} instead of 206`
-        : !contentRangeMatches(response.headers.get("content-range"), range, this.#descriptor.size)
-        ? `Content-Range '${response.headers.get("content-range") ?? ""}' is not the range asked for`
-        : length !== null && Number(length) !== range.end - range.start
-        ? `Content-Length ${length} is not the range's length`
-        : undefined;
-      if (problem !== undefined) {
-        await response.body?.cancel().catch(() => {});
-        return { fallback: `${url}: ${problem}`.slice(0, 300) };
-      }
-      return { response };
     }
   }
 
@@ -538,19 +398,4 @@ async function removeIfExists(path: string): Promise<void> {
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
