@@ -15,7 +15,9 @@ import { isIndexMediaType, isManifestMediaType, MANIFEST_ACCEPT, MediaType } fro
 import type { Reference } from "../oci/reference.ts";
 import { BlobVerifier, markSelfVerifying, verifyStream } from "../oci/verify_stream.ts";
 import { BlobFileWriter } from "./_blob_file_writer.ts";
+import type { RangeFetcherOptions } from "./_range_fetch.ts";
 import { downloadRanges, removeDownload } from "./parallel_download.ts";
+import { openRangeStream } from "./parallel_stream.ts";
 import { readLimited, Transport, type TransportOptions, type TransportRequest } from "./transport.ts";
 
 /** Options of {@linkcode RegistryClient}: all transport options plus limits. */
@@ -162,6 +164,21 @@ export class RegistryClient {
     descriptor: Descriptor,
     options: ReadOptions = {},
   ): Promise<ReadableStream<Uint8Array>> {
+    if (this.#parallel(descriptor)) {
+      // large blobs over parallel ranges, read in order and hashed once here as they are read
+      const ranged = await openRangeStream(
+        this.#transport,
+        { request: this.#blobRequest(ref, descriptor, options), descriptor },
+        {
+          ...this.#rangeOptions(options.signal),
+          connections: this.#options.connections ?? 4,
+          ...(this.#options.rangeChunkSize === undefined ? {} : { chunkSize: this.#options.rangeChunkSize }),
+        },
+      );
+      if (ranged !== undefined) {
+        return markSelfVerifying(ranged.stream.pipeThrough(verifyStream(descriptor)), descriptor);
+      }
+    }
     const reader = await this.#transport.openBlobReader(this.#blobRequest(ref, descriptor, options), {
       size: descriptor.size,
     });
@@ -428,26 +445,38 @@ export class RegistryClient {
     resumable: boolean,
     options: DownloadOptions,
   ): Promise<void> {
-    const connections = this.#options.connections ?? 4;
-    if (connections < 2 || descriptor.size <= (this.#options.rangeThreshold ?? 16 * 1024 * 1024)) {
+    if (!this.#parallel(descriptor)) {
       return await this.#downloadStream(ref, descriptor, tmpPath, resumable, options);
     }
     const result = await downloadRanges(
       this.#transport,
       { request: this.#blobRequest(ref, descriptor, options), descriptor, file: tmpPath },
       {
-        connections,
+        ...this.#rangeOptions(options.signal),
+        connections: this.#options.connections ?? 4,
         resumable,
         ...(this.#options.rangeChunkSize === undefined ? {} : { chunkSize: this.#options.rangeChunkSize }),
-        ...(this.#options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.#options.idleTimeoutMs }),
-        ...(this.#options.retry?.attempts === undefined ? {} : { attempts: this.#options.retry.attempts }),
         ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
-        ...(this.#options.onLog === undefined ? {} : { onLog: this.#options.onLog }),
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
       },
     );
     // the server does not serve ranges as asked: the file holds a prefix, continue on one stream
     if (result.kind === "fallback") await this.#downloadStream(ref, descriptor, tmpPath, true, options);
+  }
+
+  /** True when `descriptor` is large enough for parallel ranges and more than one connection is allowed. */
+  #parallel(descriptor: Descriptor): boolean {
+    return (this.#options.connections ?? 4) > 1 &&
+      descriptor.size > (this.#options.rangeThreshold ?? 16 * 1024 * 1024);
+  }
+
+  /** The options both range engines take from the client's. */
+  #rangeOptions(signal: AbortSignal | undefined): RangeFetcherOptions & { signal?: AbortSignal } {
+    return {
+      ...(this.#options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.#options.idleTimeoutMs }),
+      ...(this.#options.retry?.attempts === undefined ? {} : { attempts: this.#options.retry.attempts }),
+      ...(this.#options.onLog === undefined ? {} : { onLog: this.#options.onLog }),
+      ...(signal === undefined ? {} : { signal }),
+    };
   }
 
   /** One stream into the file, appending to what it holds when `resume` (re-hashing those bytes first). */

@@ -1,0 +1,250 @@
+/**
+ * Parallel Range requests delivered as ONE in-order stream (containerd 2.1's multipart fetch: each
+ * chunk feeds its own queue and the queues are read in order), for consumers that stream a blob
+ * somewhere other than a file of its own, such as `prepare-archive` writing its tar.
+ *
+ * N connections (see `_range_fetch.ts`) fetch closed ranges; a connection takes a chunk only while
+ * that chunk is within N chunks of the one being read, so at most N chunks are held in memory at
+ * once (with the 4 MiB chunks used here, 16 MiB for 4 connections) whatever the order of arrival:
+ * {@linkcode RangeStreamStats.peakBufferedBytes} says how much was. The stream is NOT verified: the
+ * caller hashes it in order (once) as it reads. When the first range is not served exactly, nothing
+ * is returned and the caller streams as before; when a later one is not, the stream continues on one
+ * connection from the first byte it does not hold.
+ *
+ * @module
+ */
+import type { Descriptor } from "../oci/descriptor.ts";
+import { BUFFER_SIZE, type ChunkState, RangeFetcher, type RangeFetcherOptions } from "./_range_fetch.ts";
+import { planChunks } from "./_range_plan.ts";
+import type { Transport, TransportRequest } from "./transport.ts";
+
+/** Options of {@linkcode openRangeStream}. */
+export interface RangeStreamOptions extends RangeFetcherOptions {
+  /** Parallel connections. */
+  connections: number;
+  /** Chunk size (default 4 MiB: N of them is the memory bound). */
+  chunkSize?: number;
+  /** Aborts every connection. */
+  signal?: AbortSignal;
+}
+
+/** What a range stream did (read it once the stream ended). */
+export interface RangeStreamStats {
+  /** Most bytes held in memory at once, received but not yet read. */
+  peakBufferedBytes: number;
+  /** Range requests sent. */
+  requests: number;
+  /** Why the stream continued on one connection, if it did. */
+  fallback: string | undefined;
+}
+
+/** An in-order stream of a blob fetched over parallel ranges, and its statistics. */
+export interface RangeStream {
+  /** The blob's bytes, in order, unverified. */
+  stream: ReadableStream<Uint8Array>;
+  /** Filled in as the stream runs. */
+  stats: RangeStreamStats;
+}
+
+/** Default chunk size of a range stream. */
+export const STREAM_CHUNK_SIZE = 4 * 1024 * 1024;
+
+/**
+ * Opens the blob of `job.request` as an in-order stream over parallel ranges, or returns `undefined`
+ * when the server does not answer the first range exactly (the caller then streams it on one
+ * connection).
+ */
+export async function openRangeStream(
+  transport: Transport,
+  job: { request: TransportRequest; descriptor: Descriptor },
+  options: RangeStreamOptions,
+): Promise<RangeStream | undefined> {
+  const run = new StreamRun(transport, job, options);
+  return await run.start();
+}
+
+class StreamRun {
+  readonly #transport: Transport;
+  readonly #request: TransportRequest;
+  readonly #size: number;
+  readonly #options: RangeStreamOptions;
+  readonly #chunks: ChunkState[];
+  readonly #queues: Uint8Array<ArrayBuffer>[][];
+  readonly #abort = new AbortController();
+  readonly #fetcher: RangeFetcher;
+  readonly #stats: RangeStreamStats = { peakBufferedBytes: 0, requests: 0, fallback: undefined };
+  readonly #probe = Promise.withResolvers<boolean>();
+  #frontier = 0;
+  #buffered = 0;
+  #failure: unknown;
+  #wake = Promise.withResolvers<void>();
+  #workers: Promise<void>[] = [];
+
+  constructor(
+    transport: Transport,
+    job: { request: TransportRequest; descriptor: Descriptor },
+    options: RangeStreamOptions,
+  ) {
+    this.#transport = transport;
+    this.#request = job.request;
+    this.#size = job.descriptor.size;
+    this.#options = options;
+    this.#chunks = planChunks(this.#size, options.chunkSize ?? STREAM_CHUNK_SIZE).map((c) => ({
+      ...c,
+      received: 0,
+      taken: false,
+    }));
+    this.#queues = this.#chunks.map(() => []);
+    this.#fetcher = new RangeFetcher(
+      transport,
+      { request: job.request, size: this.#size, abort: this.#abort.signal },
+      options,
+    );
+  }
+
+  async start(): Promise<RangeStream | undefined> {
+    const user = this.#options.signal;
+    user?.addEventListener("abort", () => this.#stop(user.reason), { once: true });
+    const workers = Math.max(1, Math.min(this.#options.connections, this.#chunks.length));
+    for (let w = 1; w <= workers; w++) this.#workers.push(this.#guard(() => this.#worker(w)));
+    const served = await this.#probe.promise;
+    if (this.#failure !== undefined) {
+      await this.#settle();
+      throw this.#failure;
+    }
+    if (!served) {
+      await this.#settle();
+      return undefined;
+    }
+    const stream = new ReadableStream<Uint8Array>({
+      pull: (controller) => this.#pull(controller),
+      cancel: async (reason) => {
+        this.#stop(reason ?? new DOMException("cancelled", "AbortError"));
+        await this.#settle();
+      },
+    }, { highWaterMark: 0 });
+    return { stream, stats: this.#stats };
+  }
+
+  async #worker(connection: number): Promise<void> {
+    if (connection > 1 && !(await this.#probe.promise)) return;
+    const state = { buffer: new ArrayBuffer(BUFFER_SIZE) };
+    for (;;) {
+      const index = this.#chunks.findIndex((c) => !c.taken);
+      if (index < 0 || this.#abort.signal.aborted || this.#stats.fallback !== undefined) return;
+      // a chunk more than N ahead of the one being read waits: at most N chunks are in memory
+      if (index >= this.#frontier + this.#options.connections) {
+        await this.#changed();
+        continue;
+      }
+      const chunk = this.#chunks[index];
+      if (chunk === undefined) return;
+      chunk.taken = true;
+      const fallback = await this.#fetcher.fetchChunk(connection, chunk, {
+        state,
+        deliver: (c, bytes) => {
+          // the queue takes the buffer itself; the connection reads on into a new one
+          this.#queues[this.#chunks.indexOf(c)]?.push(new Uint8Array(state.buffer, 0, bytes.byteLength));
+          state.buffer = new ArrayBuffer(BUFFER_SIZE);
+          c.received += bytes.byteLength;
+          this.#buffered += bytes.byteLength;
+          this.#stats.peakBufferedBytes = Math.max(this.#stats.peakBufferedBytes, this.#buffered);
+          this.#notify();
+          return Promise.resolve();
+        },
+        onServed: () => this.#probe.resolve(true),
+      });
+      if (fallback !== undefined) {
+        this.#stats.fallback ??= fallback;
+        this.#probe.resolve(false);
+        this.#stop(new DOMException("fallback", "AbortError"));
+        return;
+      }
+    }
+  }
+
+  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    for (;;) {
+      if (this.#failure !== undefined) throw this.#failure;
+      const chunk = this.#chunks[this.#frontier];
+      if (chunk === undefined) {
+        this.#stats.requests = this.#fetcher.requests;
+        controller.close();
+        return;
+      }
+      const piece = this.#queues[this.#frontier]?.shift();
+      if (piece !== undefined) {
+        this.#buffered -= piece.byteLength;
+        controller.enqueue(piece);
+        return;
+      }
+      if (chunk.start + chunk.received === chunk.end) {
+        this.#frontier++;
+        this.#notify();
+        continue;
+      }
+      if (this.#stats.fallback !== undefined) {
+        return await this.#single(controller, chunk.start + chunk.received);
+      }
+      await this.#changed();
+    }
+  }
+
+  /** The rest of the blob from `from` on one connection (a later range was not served exactly). */
+  async #single(controller: ReadableStreamDefaultController<Uint8Array>, from: number): Promise<void> {
+    await this.#settle();
+    for (const q of this.#queues) q.length = 0;
+    this.#buffered = 0;
+    this.#options.onLog?.(
+      `parallel stream continues on one connection at byte ${from}: ${this.#stats.fallback}`,
+    );
+    const reader = await this.#transport.openBlobReader(
+      { ...this.#request, ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }) },
+      { size: this.#size, offset: from },
+    );
+    try {
+      for (;;) {
+        const { bytes, done } = await reader.read(new Uint8Array(new ArrayBuffer(BUFFER_SIZE)));
+        if (done) break;
+        controller.enqueue(bytes);
+      }
+    } catch (err) {
+      await reader.cancel(err);
+      throw err;
+    }
+    this.#frontier = this.#chunks.length;
+    this.#stats.requests = this.#fetcher.requests;
+    controller.close();
+  }
+
+  async #guard(task: () => Promise<void>): Promise<void> {
+    try {
+      await task();
+    } catch (err) {
+      if (this.#abort.signal.aborted && err === this.#abort.signal.reason) return;
+      if (this.#abort.signal.aborted && this.#stats.fallback !== undefined) return;
+      this.#failure ??= err;
+      this.#probe.resolve(false);
+      this.#stop(err);
+    }
+  }
+
+  #stop(reason: unknown): void {
+    if (!this.#abort.signal.aborted) this.#abort.abort(reason);
+    this.#notify();
+  }
+
+  async #settle(): Promise<void> {
+    await Promise.all(this.#workers);
+  }
+
+  #changed(): Promise<void> {
+    return this.#wake.promise;
+  }
+
+  #notify(): void {
+    const w = this.#wake;
+    this.#wake = Promise.withResolvers<void>();
+    w.resolve();
+  }
+}
