@@ -18,7 +18,13 @@ import { BlobFileWriter } from "./_blob_file_writer.ts";
 import type { RangeFetcherOptions } from "./_range_fetch.ts";
 import { downloadRanges, removeDownload } from "./parallel_download.ts";
 import { openRangeStream } from "./parallel_stream.ts";
-import { readLimited, Transport, type TransportOptions, type TransportRequest } from "./transport.ts";
+import {
+  type BlobReader,
+  readLimited,
+  Transport,
+  type TransportOptions,
+  type TransportRequest,
+} from "./transport.ts";
 
 /** Options of {@linkcode RegistryClient}: all transport options plus limits. */
 export interface RegistryClientOptions extends TransportOptions {
@@ -175,64 +181,12 @@ export class RegistryClient {
           ...(this.#options.rangeChunkSize === undefined ? {} : { chunkSize: this.#options.rangeChunkSize }),
         },
       );
-      if (ranged !== undefined) {
-        return markSelfVerifying(ranged.stream.pipeThrough(verifyStream(descriptor)), descriptor);
-      }
+      if (ranged !== undefined) return verifiedBlobStream(ranged.reader, descriptor);
     }
     const reader = await this.#transport.openBlobReader(this.#blobRequest(ref, descriptor, options), {
       size: descriptor.size,
     });
-    const verifier = new BlobVerifier(descriptor);
-    let coalesce: ArrayBuffer = new ArrayBuffer(COALESCE_SIZE);
-    const pull = async (controller: ReadableByteStreamController): Promise<void> => {
-      const request = controller.byobRequest;
-      const view = request?.view;
-      if (request !== null && view !== null && view !== undefined) {
-        // the reader's own buffer: read into it, hash, hand it back
-        const { bytes, done } = await reader.read(
-          new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
-        );
-        if (done) {
-          verifier.finish();
-          controller.close();
-        } else {
-          verifier.update(bytes);
-        }
-        // after close(), the pending read is answered with the (empty) view on its moved buffer
-        request.respondWithNewView(bytes);
-        return;
-      }
-      // a default reader may hold its chunks: fill our buffer, enqueue a copy
-      let filled = 0;
-      let done = false;
-      while (filled < COALESCE_SIZE) {
-        const r = await reader.read(new Uint8Array(coalesce, filled));
-        coalesce = r.bytes.buffer;
-        if (r.done) {
-          done = true;
-          break;
-        }
-        verifier.update(r.bytes);
-        filled += r.bytes.byteLength;
-      }
-      if (done) verifier.finish();
-      if (filled > 0) controller.enqueue(new Uint8Array(coalesce.slice(0, filled)));
-      if (done) controller.close();
-    };
-    const stream = new ReadableStream({
-      type: "bytes",
-      async pull(controller) {
-        try {
-          await pull(controller);
-        } catch (err) {
-          // the stream errors (never closes cleanly); release the connection too
-          await reader.cancel(err).catch(() => {});
-          throw err;
-        }
-      },
-      cancel: (reason) => reader.cancel(reason),
-    });
-    return markSelfVerifying(stream, descriptor);
+    return verifiedBlobStream(reader, descriptor);
   }
 
   /** True when the registry has the blob (HEAD 200), false on 404. */
@@ -642,6 +596,64 @@ class RegistryStore implements ContentStore {
       ...options,
     });
   }
+}
+
+/**
+ * The byte stream of a blob reader that errors (`SIZE_MISMATCH`/`DIGEST_MISMATCH`) unless the bytes
+ * match `descriptor`, marked self-verifying: see {@linkcode RegistryClient.getBlob}.
+ */
+function verifiedBlobStream(reader: BlobReader, descriptor: Descriptor): ReadableStream<Uint8Array> {
+  const verifier = new BlobVerifier(descriptor);
+  let coalesce: ArrayBuffer = new ArrayBuffer(COALESCE_SIZE);
+  const pull = async (controller: ReadableByteStreamController): Promise<void> => {
+    const request = controller.byobRequest;
+    const view = request?.view;
+    if (request !== null && view !== null && view !== undefined) {
+      // the reader's own buffer: read into it, hash, hand it back
+      const { bytes, done } = await reader.read(
+        new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+      );
+      if (done) {
+        verifier.finish();
+        controller.close();
+      } else {
+        verifier.update(bytes);
+      }
+      // after close(), the pending read is answered with the (empty) view on its moved buffer
+      request.respondWithNewView(bytes);
+      return;
+    }
+    // a default reader may hold its chunks: fill our buffer, enqueue a copy
+    let filled = 0;
+    let done = false;
+    while (filled < COALESCE_SIZE) {
+      const r = await reader.read(new Uint8Array(coalesce, filled));
+      coalesce = r.bytes.buffer;
+      if (r.done) {
+        done = true;
+        break;
+      }
+      verifier.update(r.bytes);
+      filled += r.bytes.byteLength;
+    }
+    if (done) verifier.finish();
+    if (filled > 0) controller.enqueue(new Uint8Array(coalesce.slice(0, filled)));
+    if (done) controller.close();
+  };
+  const stream = new ReadableStream({
+    type: "bytes",
+    async pull(controller) {
+      try {
+        await pull(controller);
+      } catch (err) {
+        // the stream errors (never closes cleanly); release the connection too
+        await reader.cancel(err).catch(() => {});
+        throw err;
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  return markSelfVerifying(stream, descriptor);
 }
 
 function randomSuffix(): string {

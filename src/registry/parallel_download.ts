@@ -123,6 +123,8 @@ class RangeRun {
   #hashed = 0;
   #hashing = false;
   #hashFile: Deno.FsFile | undefined;
+  /** One buffer for every read-back of bytes that arrived ahead of the hashed prefix. */
+  #hashBuffer: Uint8Array<ArrayBuffer> | undefined;
   #received = 0;
   readonly #fetcher: RangeFetcher;
   #fallback: string | undefined;
@@ -300,10 +302,11 @@ class RangeRun {
     if (file === undefined) return;
     this.#hashing = true;
     try {
-      let buffer = new Uint8Array(BUFFER_SIZE);
       for (;;) {
         const target = contiguousEnd(this.#chunks, this.#chunks.map((c) => c.received), this.#hashed);
         if (target <= this.#hashed) return;
+        this.#hashBuffer ??= new Uint8Array(BUFFER_SIZE);
+        const buffer = this.#hashBuffer;
         await file.seek(this.#hashed, Deno.SeekMode.Start);
         while (this.#hashed < target) {
           const n = await file.read(buffer.subarray(0, Math.min(buffer.byteLength, target - this.#hashed)));
@@ -314,7 +317,6 @@ class RangeRun {
           this.#hashed += n;
           this.#stats.rereadBytes += n;
         }
-        buffer = new Uint8Array(buffer.buffer);
       }
     } catch (err) {
       if (err instanceof DangerzoneError) throw err;

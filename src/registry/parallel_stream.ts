@@ -14,9 +14,10 @@
  * @module
  */
 import type { Descriptor } from "../oci/descriptor.ts";
+import { DangerzoneError } from "../errors.ts";
 import { BUFFER_SIZE, type ChunkState, RangeFetcher, type RangeFetcherOptions } from "./_range_fetch.ts";
 import { planChunks } from "./_range_plan.ts";
-import type { Transport, TransportRequest } from "./transport.ts";
+import type { BlobRead, BlobReader, Transport, TransportRequest } from "./transport.ts";
 
 /** Options of {@linkcode openRangeStream}. */
 export interface RangeStreamOptions extends RangeFetcherOptions {
@@ -38,11 +39,14 @@ export interface RangeStreamStats {
   fallback: string | undefined;
 }
 
-/** An in-order stream of a blob fetched over parallel ranges, and its statistics. */
+/** An in-order reader of a blob fetched over parallel ranges, and its statistics. */
 export interface RangeStream {
-  /** The blob's bytes, in order, unverified. */
-  stream: ReadableStream<Uint8Array>;
-  /** Filled in as the stream runs. */
+  /**
+   * The blob's bytes, in order, unverified, copied into the caller's buffers (the buffers the
+   * connections read into are reused, so memory does not grow with the blob).
+   */
+  reader: BlobReader;
+  /** Filled in as the reader runs. */
   stats: RangeStreamStats;
 }
 
@@ -79,6 +83,11 @@ class StreamRun {
   #failure: unknown;
   #wake = Promise.withResolvers<void>();
   #workers: Promise<void>[] = [];
+  /** Buffers read into by connections, free again once their bytes were copied out. */
+  readonly #pool: ArrayBuffer[] = [];
+  /** Bytes of the frontier's first queued piece already copied out. */
+  #pieceOffset = 0;
+  #single: BlobReader | undefined;
 
   constructor(
     transport: Transport,
@@ -116,19 +125,20 @@ class StreamRun {
       await this.#settle();
       return undefined;
     }
-    const stream = new ReadableStream<Uint8Array>({
-      pull: (controller) => this.#pull(controller),
+    const reader: BlobReader = {
+      read: (view) => this.#read(view),
       cancel: async (reason) => {
         this.#stop(reason ?? new DOMException("cancelled", "AbortError"));
+        await this.#single?.cancel(reason);
         await this.#settle();
       },
-    }, { highWaterMark: 0 });
-    return { stream, stats: this.#stats };
+    };
+    return { reader, stats: this.#stats };
   }
 
   async #worker(connection: number): Promise<void> {
     if (connection > 1 && !(await this.#probe.promise)) return;
-    const state = { buffer: new ArrayBuffer(BUFFER_SIZE) };
+    const state = { buffer: this.#pool.pop() ?? new ArrayBuffer(BUFFER_SIZE) };
     for (;;) {
       const index = this.#chunks.findIndex((c) => !c.taken);
       if (index < 0 || this.#abort.signal.aborted || this.#stats.fallback !== undefined) return;
@@ -145,7 +155,7 @@ class StreamRun {
         deliver: (c, bytes) => {
           // the queue takes the buffer itself; the connection reads on into a new one
           this.#queues[this.#chunks.indexOf(c)]?.push(new Uint8Array(state.buffer, 0, bytes.byteLength));
-          state.buffer = new ArrayBuffer(BUFFER_SIZE);
+          state.buffer = this.#pool.pop() ?? new ArrayBuffer(BUFFER_SIZE);
           c.received += bytes.byteLength;
           this.#buffered += bytes.byteLength;
           this.#stats.peakBufferedBytes = Math.max(this.#stats.peakBufferedBytes, this.#buffered);
@@ -163,20 +173,30 @@ class StreamRun {
     }
   }
 
-  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+  /** Copies the next bytes in order into `view`; waits for the connection that has them. */
+  async #read(view: Uint8Array<ArrayBuffer>): Promise<BlobRead> {
+    if (view.byteLength === 0) throw new DangerzoneError("INTERNAL", "range read into an empty view");
     for (;;) {
+      if (this.#single !== undefined) return await this.#single.read(view);
       if (this.#failure !== undefined) throw this.#failure;
       const chunk = this.#chunks[this.#frontier];
       if (chunk === undefined) {
         this.#stats.requests = this.#fetcher.requests;
-        controller.close();
-        return;
+        return { bytes: view.subarray(0, 0), done: true };
       }
-      const piece = this.#queues[this.#frontier]?.shift();
+      const queue = this.#queues[this.#frontier] ?? [];
+      const piece = queue[0];
       if (piece !== undefined) {
-        this.#buffered -= piece.byteLength;
-        controller.enqueue(piece);
-        return;
+        const n = Math.min(view.byteLength, piece.byteLength - this.#pieceOffset);
+        view.set(piece.subarray(this.#pieceOffset, this.#pieceOffset + n));
+        this.#pieceOffset += n;
+        this.#buffered -= n;
+        if (this.#pieceOffset === piece.byteLength) {
+          queue.shift();
+          this.#pieceOffset = 0;
+          if (this.#pool.length < this.#options.connections * 2) this.#pool.push(piece.buffer);
+        }
+        return { bytes: view.subarray(0, n), done: false };
       }
       if (chunk.start + chunk.received === chunk.end) {
         this.#frontier++;
@@ -184,37 +204,26 @@ class StreamRun {
         continue;
       }
       if (this.#stats.fallback !== undefined) {
-        return await this.#single(controller, chunk.start + chunk.received);
+        await this.#continueSingle(chunk.start + chunk.received);
+        continue;
       }
       await this.#changed();
     }
   }
 
-  /** The rest of the blob from `from` on one connection (a later range was not served exactly). */
-  async #single(controller: ReadableStreamDefaultController<Uint8Array>, from: number): Promise<void> {
+  /** Continues on one connection from `from` (a later range was not served exactly). */
+  async #continueSingle(from: number): Promise<void> {
     await this.#settle();
     for (const q of this.#queues) q.length = 0;
     this.#buffered = 0;
+    this.#pool.length = 0;
     this.#options.onLog?.(
       `parallel stream continues on one connection at byte ${from}: ${this.#stats.fallback}`,
     );
-    const reader = await this.#transport.openBlobReader(
+    this.#single = await this.#transport.openBlobReader(
       { ...this.#request, ...(this.#options.signal === undefined ? {} : { signal: this.#options.signal }) },
       { size: this.#size, offset: from },
     );
-    try {
-      for (;;) {
-        const { bytes, done } = await reader.read(new Uint8Array(new ArrayBuffer(BUFFER_SIZE)));
-        if (done) break;
-        controller.enqueue(bytes);
-      }
-    } catch (err) {
-      await reader.cancel(err);
-      throw err;
-    }
-    this.#frontier = this.#chunks.length;
-    this.#stats.requests = this.#fetcher.requests;
-    controller.close();
   }
 
   async #guard(task: () => Promise<void>): Promise<void> {
