@@ -84,6 +84,7 @@ export class RangeFetcher {
   ): Promise<string | undefined> {
     const attempts = this.#options.attempts ?? 4;
     const idleMs = this.#options.idleTimeoutMs ?? 60_000;
+    const bufferSize = io.state.buffer.byteLength;
     let failures = 0;
     while (chunk.start + chunk.received < chunk.end) {
       const from = chunk.start + chunk.received;
@@ -107,7 +108,7 @@ export class RangeFetcher {
         if (chunk.start + chunk.received < chunk.end) throw new Error("the range ended early");
       } catch (err) {
         if (this.#abort.aborted || err instanceof DangerzoneError) throw err;
-        io.state.buffer = new ArrayBuffer(BUFFER_SIZE);
+        io.state.buffer = new ArrayBuffer(bufferSize);
         if (++failures > attempts) {
           throw new DangerzoneError(
             "SHORT_READ",

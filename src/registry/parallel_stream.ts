@@ -5,7 +5,7 @@
  *
  * N connections (see `_range_fetch.ts`) fetch closed ranges; a connection takes a chunk only while
  * that chunk is within N chunks of the one being read, so at most N chunks are held in memory at
- * once (with the 4 MiB chunks used here, 16 MiB for 4 connections) whatever the order of arrival:
+ * once (with the 2 MiB chunks used here, 8 MiB for 4 connections) whatever the order of arrival:
  * {@linkcode RangeStreamStats.peakBufferedBytes} says how much was. The stream is NOT verified: the
  * caller hashes it in order (once) as it reads. When the first range is not served exactly, nothing
  * is returned and the caller streams as before; when a later one is not, the stream continues on one
@@ -15,7 +15,7 @@
  */
 import type { Descriptor } from "../oci/descriptor.ts";
 import { DangerzoneError } from "../errors.ts";
-import { BUFFER_SIZE, type ChunkState, RangeFetcher, type RangeFetcherOptions } from "./_range_fetch.ts";
+import { type ChunkState, RangeFetcher, type RangeFetcherOptions } from "./_range_fetch.ts";
 import { planChunks } from "./_range_plan.ts";
 import type { BlobRead, BlobReader, Transport, TransportRequest } from "./transport.ts";
 
@@ -23,7 +23,7 @@ import type { BlobRead, BlobReader, Transport, TransportRequest } from "./transp
 export interface RangeStreamOptions extends RangeFetcherOptions {
   /** Parallel connections. */
   connections: number;
-  /** Chunk size (default 4 MiB: N of them is the memory bound). */
+  /** Chunk size (default 2 MiB: N of them is the memory bound). */
   chunkSize?: number;
   /** Aborts every connection. */
   signal?: AbortSignal;
@@ -50,8 +50,11 @@ export interface RangeStream {
   stats: RangeStreamStats;
 }
 
+/** Size of the pieces a connection reads into (small: a few of them per connection are pooled). */
+const PIECE_SIZE = 256 * 1024;
+
 /** Default chunk size of a range stream. */
-export const STREAM_CHUNK_SIZE = 4 * 1024 * 1024;
+export const STREAM_CHUNK_SIZE = 2 * 1024 * 1024;
 
 /**
  * Opens the blob of `job.request` as an in-order stream over parallel ranges, or returns `undefined`
@@ -138,7 +141,7 @@ class StreamRun {
 
   async #worker(connection: number): Promise<void> {
     if (connection > 1 && !(await this.#probe.promise)) return;
-    const state = { buffer: this.#pool.pop() ?? new ArrayBuffer(BUFFER_SIZE) };
+    const state = { buffer: this.#pool.pop() ?? new ArrayBuffer(PIECE_SIZE) };
     for (;;) {
       const index = this.#chunks.findIndex((c) => !c.taken);
       if (index < 0 || this.#abort.signal.aborted || this.#stats.fallback !== undefined) return;
@@ -155,7 +158,7 @@ class StreamRun {
         deliver: (c, bytes) => {
           // the queue takes the buffer itself; the connection reads on into a new one
           this.#queues[this.#chunks.indexOf(c)]?.push(new Uint8Array(state.buffer, 0, bytes.byteLength));
-          state.buffer = this.#pool.pop() ?? new ArrayBuffer(BUFFER_SIZE);
+          state.buffer = this.#pool.pop() ?? new ArrayBuffer(PIECE_SIZE);
           c.received += bytes.byteLength;
           this.#buffered += bytes.byteLength;
           this.#stats.peakBufferedBytes = Math.max(this.#stats.peakBufferedBytes, this.#buffered);
@@ -194,7 +197,7 @@ class StreamRun {
         if (this.#pieceOffset === piece.byteLength) {
           queue.shift();
           this.#pieceOffset = 0;
-          if (this.#pool.length < this.#options.connections * 2) this.#pool.push(piece.buffer);
+          if (this.#pool.length < 2 * this.#options.connections) this.#pool.push(piece.buffer);
         }
         return { bytes: view.subarray(0, n), done: false };
       }
