@@ -74,17 +74,22 @@ export function startThrottleProxy(options: ThrottleOptions): ThrottleProxy {
     } catch {
       // the server refused; the client sees its connection closed
     } finally {
-      for (const c of [client, server]) {
-        if (c === undefined) continue;
-        open.delete(c);
-        try {
-          c.close();
-        } catch {
-          // already closed
-        }
-      }
+      closeQuietly([client, server]);
     }
   };
+
+  /** Closes connections that may be closed already, and forgets them. */
+  function closeQuietly(conns: Iterable<Deno.Conn | undefined>): void {
+    for (const c of [...conns]) {
+      if (c === undefined) continue;
+      open.delete(c);
+      try {
+        c.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
 
   const acceptLoop = (async () => {
     for (;;) {
@@ -110,13 +115,7 @@ export function startThrottleProxy(options: ThrottleOptions): ThrottleProxy {
     } catch {
       // already closed
     }
-    for (const c of open) {
-      try {
-        c.close();
-      } catch {
-        // already closed
-      }
-    }
+    closeQuietly(open);
     await acceptLoop;
     await Promise.all(tasks);
   };

@@ -8,13 +8,11 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { DangerzoneError } from "../../src/errors.ts";
 import type { Descriptor } from "../../src/oci/descriptor.ts";
-import { digestHex } from "../../src/oci/digest.ts";
 import { parseReference, type Reference } from "../../src/oci/reference.ts";
-import { RegistryClient, type RegistryClientOptions } from "../../src/registry/client.ts";
+import type { RegistryClient, RegistryClientOptions } from "../../src/registry/client.ts";
 import { rangeRecordPath } from "../../src/registry/parallel_download.ts";
 import {
   forwardRange,
@@ -22,62 +20,23 @@ import {
   redirectResponse,
   startFaultServer,
 } from "../_helpers/fault_server.ts";
-import { buildLargeImage } from "../_helpers/images.ts";
-import { pushImage } from "../_helpers/images.ts";
 import { makeTempDir } from "../_helpers/process.ts";
-import { type RunningRegistry, startRegistry } from "../_helpers/registry.ts";
+import { startRegistry } from "../_helpers/registry.ts";
 import { startSocks5Server } from "../_helpers/socks5_server.ts";
 import { startThrottleProxy } from "../_helpers/throttle_proxy.ts";
+import { closedRanges, fileSha256, pushBigLayer, rangeClient, rangeFaultServer } from "./_ranges_fixture.ts";
 
 const REPO = "ranges/big";
 const CHUNK = 512 * 1024;
 
 function client(extra: RegistryClientOptions = {}): RegistryClient {
-  return new RegistryClient({
-    env: {},
-    osReleasePath: "/nonexistent/os-release",
-    retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
-    connections: 4,
-    rangeThreshold: 0,
-    rangeChunkSize: CHUNK,
-    ...extra,
-  });
-}
-
-async function fileSha256(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  using f = await Deno.open(path, { read: true });
-  for await (const chunk of f.readable) hash.update(chunk);
-  return `sha256:${hash.digest("hex")}`;
+  return rangeClient({ rangeChunkSize: CHUNK, ...extra });
 }
 
 async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {
   const err = await promise.then(() => undefined, (e: unknown) => e);
   assert.ok(err instanceof DangerzoneError, `expected ${code}, got ${String(err)}`);
   assert.equal(err.code, code, err.message);
-}
-
-/** Ranges asked for in recorded requests, as `[start, end]` pairs (inclusive). */
-function closedRanges(requests: { headers: Record<string, string> }[]): [number, number][] {
-  return requests.flatMap((q) => {
-    const m = /^bytes=(\d+)-(\d+)$/.exec(q.headers["range"] ?? "");
-    return m ? [[Number(m[1]), Number(m[2])] as [number, number]] : [];
-  });
-}
-
-interface Fixture {
-  reg: RunningRegistry;
-  layer: Descriptor;
-  dir: string;
-}
-
-async function fixture(reg: RunningRegistry, dir: string): Promise<Fixture> {
-  const img = await buildLargeImage(join(dir, "layout"), { sizeMiB: 6 });
-  await pushImage(img, reg, { repository: REPO, tag: "v1" });
-  const digest = img.layerDigests[0];
-  if (digest === undefined) throw new Error("no layer");
-  const size = (await Deno.stat(join(img.layoutDir, "blobs", "sha256", digestHex(digest)))).size;
-  return { reg, dir, layer: { mediaType: "application/vnd.oci.image.layer.v1.tar", digest, size } };
 }
 
 function refOn(host: string): Reference {
@@ -87,7 +46,7 @@ function refOn(host: string): Reference {
 Deno.test("parallel Range downloads against the real registry", async (t) => {
   await using reg = await startRegistry({ mode: "plain" });
   await using tmp = makeTempDir("ranges");
-  const fx = await fixture(reg, tmp.path);
+  const fx = { layer: await pushBigLayer(reg, tmp.path, REPO) };
   const size = fx.layer.size;
   let n = 0;
   const dest = () => join(tmp.path, `out-${++n}`);
@@ -119,10 +78,7 @@ Deno.test("parallel Range downloads against the real registry", async (t) => {
   );
 
   await t.step("every byte is asked for once, as closed ranges", async () => {
-    await using fault = startFaultServer([{
-      path: /^\/v2\//,
-      handler: (req) => forwardRange(req, reg.fetch, { kind: "none" }),
-    }]);
+    await using fault = rangeFaultServer(reg, () => ({ kind: "none" }));
     using c = client();
     const path = dest();
     await c.downloadBlob(refOn(fault.host), fx.layer, path);
@@ -144,10 +100,7 @@ Deno.test("parallel Range downloads against the real registry", async (t) => {
   ];
   for (const [name, rangeFault] of fallbacks) {
     await t.step(`${name}: falls back to one stream and still verifies`, async () => {
-      await using fault = startFaultServer([{
-        path: /^\/v2\//,
-        handler: (req) => forwardRange(req, reg.fetch, rangeFault),
-      }]);
+      await using fault = rangeFaultServer(reg, () => rangeFault);
       using c = client();
       const path = dest();
       await c.downloadBlob(refOn(fault.host), fx.layer, path);
@@ -164,15 +117,10 @@ Deno.test("parallel Range downloads against the real registry", async (t) => {
 
   await t.step("a range dropped mid-way is asked again from where it stopped", async () => {
     const chunk = 2 * 1024 * 1024;
-    await using fault = startFaultServer([{
-      path: /^\/v2\//,
-      handler: (req, ctx) =>
-        forwardRange(
-          req,
-          reg.fetch,
-          ctx.count === 1 ? { kind: "dropMidRange", after: 1536 * 1024 } : { kind: "none" },
-        ),
-    }]);
+    await using fault = rangeFaultServer(
+      reg,
+      (_req, count) => count === 1 ? { kind: "dropMidRange", after: 1536 * 1024 } : { kind: "none" },
+    );
     using c = client({ rangeChunkSize: chunk });
     const path = dest();
     await c.downloadBlob(refOn(fault.host), fx.layer, path);
@@ -219,10 +167,7 @@ Deno.test("parallel Range downloads against the real registry", async (t) => {
   });
 
   await t.step("an aborted run resumes from its record and asks only for what is missing", async () => {
-    await using fault = startFaultServer([{
-      path: /^\/v2\//,
-      handler: (req) => forwardRange(req, reg.fetch, { kind: "none" }),
-    }]);
+    await using fault = rangeFaultServer(reg, () => ({ kind: "none" }));
     await using relay = startThrottleProxy({ target: fault.host, bytesPerSecond: 1024 * 1024 });
     const path = dest();
     const partial = `${path}.partial`;
@@ -270,10 +215,7 @@ Deno.test("parallel Range downloads against the real registry", async (t) => {
   );
 
   await t.step("a record that does not fit is discarded with its file", async () => {
-    await using fault = startFaultServer([{
-      path: /^\/v2\//,
-      handler: (req) => forwardRange(req, reg.fetch, { kind: "none" }),
-    }]);
+    await using fault = rangeFaultServer(reg, () => ({ kind: "none" }));
     const path = dest();
     const partial = `${path}.partial`;
     await Deno.writeFile(partial, new Uint8Array(CHUNK)); // zeros that a record claims for another blob
@@ -298,14 +240,9 @@ Deno.test("parallel Range downloads against the real registry", async (t) => {
     using c = client();
     const path = dest();
     const wrong = { ...fx.layer, digest: `sha256:${"1".repeat(64)}` as Descriptor["digest"] };
-    await using fault = startFaultServer([{
-      path: /^\/v2\//,
-      handler: (req) => {
-        const u = new URL(req.url);
-        const real = u.pathname.replace(wrong.digest, fx.layer.digest);
-        return forwardRange(req, (_p, init) => reg.fetch(real, init), { kind: "none" });
-      },
-    }]);
+    const served = (p: string, init?: RequestInit) =>
+      reg.fetch(p.replace(wrong.digest, fx.layer.digest), init);
+    await using fault = rangeFaultServer(reg, undefined, served);
     await rejectsWithCode(c.downloadBlob(refOn(fault.host), wrong, path), "DIGEST_MISMATCH");
     const left = (await Array.fromAsync(Deno.readDir(tmp.path))).filter((e) =>
       e.name.startsWith(path.split("/").at(-1) ?? "?")
@@ -314,10 +251,7 @@ Deno.test("parallel Range downloads against the real registry", async (t) => {
   });
 
   await t.step("SIGKILL mid-download, then the next run resumes from the record", async () => {
-    await using fault = startFaultServer([{
-      path: /^\/v2\//,
-      handler: (req) => forwardRange(req, reg.fetch, { kind: "none" }),
-    }]);
+    await using fault = rangeFaultServer(reg, () => ({ kind: "none" }));
     await using relay = startThrottleProxy({ target: fault.host, bytesPerSecond: 512 * 1024 });
     const path = dest();
     const partial = `${path}.partial`;
@@ -367,7 +301,7 @@ await c.downloadBlob(parseReference(${JSON.stringify(`${relay.host}/${REPO}:v1`)
 Deno.test("parallel ranges through SOCKS5: one username (circuit) per connection, new each run", async () => {
   await using reg = await startRegistry({ mode: "plain" });
   await using tmp = makeTempDir("ranges-socks");
-  const fx = await fixture(reg, tmp.path);
+  const fx = { layer: await pushBigLayer(reg, tmp.path, REPO) };
   const socks = startSocks5Server({ requireAuth: true });
   try {
     const viaSocks = `socks5://user:secret@127.0.0.1:${socks.port}`;

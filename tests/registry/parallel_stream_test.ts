@@ -8,29 +8,26 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
 import { DangerzoneError } from "../../src/errors.ts";
 import type { Descriptor } from "../../src/oci/descriptor.ts";
-import { digestHex } from "../../src/oci/digest.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { isSelfVerifying } from "../../src/oci/verify_stream.ts";
-import { RegistryClient, type RegistryClientOptions } from "../../src/registry/client.ts";
 import { openRangeStream } from "../../src/registry/parallel_stream.ts";
 import { type BlobReader, Transport } from "../../src/registry/transport.ts";
-import { forwardRange, type RangeFault, startFaultServer } from "../_helpers/fault_server.ts";
-import { buildLargeImage, pushImage } from "../_helpers/images.ts";
+import type { FaultServer } from "../_helpers/fault_server.ts";
 import { makeTempDir } from "../_helpers/process.ts";
 import { startRegistry } from "../_helpers/registry.ts";
 import { startThrottleProxy } from "../_helpers/throttle_proxy.ts";
+import {
+  closedRanges,
+  pushBigLayer,
+  rangeClient,
+  rangeFaultServer,
+  streamSha256,
+} from "./_ranges_fixture.ts";
 
 const REPO = "ranges/stream";
 const CHUNK = 256 * 1024;
-
-async function streamSha256(stream: ReadableStream<Uint8Array>): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of stream) hash.update(chunk);
-  return `sha256:${hash.digest("hex")}`;
-}
 
 async function readerSha256(reader: BlobReader): Promise<string> {
   const hash = createHash("sha256");
@@ -44,42 +41,29 @@ async function readerSha256(reader: BlobReader): Promise<string> {
   return `sha256:${hash.digest("hex")}`;
 }
 
-function closedRanges(requests: { headers: Record<string, string> }[]): [number, number][] {
-  return requests.flatMap((q) => {
-    const m = /^bytes=(\d+)-(\d+)$/.exec(q.headers["range"] ?? "");
-    return m ? [[Number(m[1]), Number(m[2])] as [number, number]] : [];
-  });
-}
-
 Deno.test("parallel ranges as one in-order stream against the real registry", async (t) => {
   await using reg = await startRegistry({ mode: "plain" });
   await using tmp = makeTempDir("ranges-stream");
-  const img = await buildLargeImage(join(tmp.path, "layout"), { sizeMiB: 6 });
-  await pushImage(img, reg, { repository: REPO, tag: "v1" });
-  const digest = img.layerDigests[0];
-  if (digest === undefined) throw new Error("no layer");
-  const size = (await Deno.stat(join(img.layoutDir, "blobs", "sha256", digestHex(digest)))).size;
-  const layer: Descriptor = { mediaType: "application/vnd.oci.image.layer.v1.tar", digest, size };
-  const client = (extra: RegistryClientOptions = {}) =>
-    new RegistryClient({
-      env: {},
-      osReleasePath: "/nonexistent/os-release",
-      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+  const layer = await pushBigLayer(reg, tmp.path, REPO);
+  const { digest, size } = layer;
+  /** The range stream of the layer through `fault`, over 4 connections of CHUNK bytes. */
+  const openThrough = async (fault: FaultServer, transport: Transport) => {
+    const request = { registry: fault.host, path: `/v2/${REPO}/blobs/${digest}` };
+    const ranged = await openRangeStream(transport, { request, descriptor: layer }, {
       connections: 4,
-      rangeThreshold: 0,
-      ...extra,
+      chunkSize: CHUNK,
     });
-  const faulty = (fault: (count: number) => RangeFault) =>
-    startFaultServer([{
-      path: /^\/v2\//,
-      handler: (req, ctx) => forwardRange(req, reg.fetch, fault(ctx.count)),
-    }]);
+    assert.ok(ranged !== undefined);
+    assert.equal(await readerSha256(ranged.reader), digest);
+    return ranged.stats;
+  };
+  const transport = () => new Transport({ env: {}, osReleasePath: "/nonexistent/os-release" });
 
   await t.step(
     "getBlob() reads the exact bytes over four TCP connections, marked self-verifying",
     async () => {
       await using relay = startThrottleProxy({ target: reg.host, bytesPerSecond: 64 * 1024 * 1024 });
-      using c = client({ insecureRegistries: [relay.host], rangeChunkSize: CHUNK });
+      using c = rangeClient({ insecureRegistries: [relay.host], rangeChunkSize: CHUNK });
       const stream = await c.getBlob(parseReference(`${relay.host}/${REPO}:v1`), layer);
       assert.ok(isSelfVerifying(stream, layer));
       assert.equal(await streamSha256(stream), digest);
@@ -88,26 +72,17 @@ Deno.test("parallel ranges as one in-order stream against the real registry", as
   );
 
   await t.step("a slow first chunk: memory stays within N chunks, every byte asked for once", async () => {
-    await using fault = startFaultServer([{
-      path: /^\/v2\//,
-      handler: async (req) => {
-        if ((req.headers.get("range") ?? "").startsWith("bytes=0-")) {
-          await new Promise((r) => setTimeout(r, 700));
-        }
-        return forwardRange(req, reg.fetch, { kind: "none" });
-      },
-    }]);
-    using transport = new Transport({ env: {}, osReleasePath: "/nonexistent/os-release" });
-    const request = { registry: fault.host, path: `/v2/${REPO}/blobs/${digest}` };
-    const ranged = await openRangeStream(transport, { request, descriptor: layer }, {
-      connections: 4,
-      chunkSize: CHUNK,
-    });
-    assert.ok(ranged !== undefined);
-    assert.equal(await readerSha256(ranged.reader), digest);
+    const slowFirst = async (path: string, init?: RequestInit) => {
+      const range = new Headers(init?.headers).get("range") ?? "";
+      if (range.startsWith("bytes=0-")) await new Promise((r) => setTimeout(r, 700));
+      return await reg.fetch(path, init);
+    };
+    await using fault = rangeFaultServer(reg, undefined, slowFirst);
+    using tr = transport();
+    const stats = await openThrough(fault, tr);
     assert.ok(
-      ranged.stats.peakBufferedBytes <= 4 * CHUNK,
-      `held ${ranged.stats.peakBufferedBytes} bytes, at most ${4 * CHUNK} allowed`,
+      stats.peakBufferedBytes <= 4 * CHUNK,
+      `held ${stats.peakBufferedBytes} bytes, at most ${4 * CHUNK}`,
     );
     const ranges = closedRanges(fault.requests).sort((a, b) => a[0] - b[0]);
     assert.equal(ranges.length, Math.ceil(size / CHUNK));
@@ -115,8 +90,8 @@ Deno.test("parallel ranges as one in-order stream against the real registry", as
   });
 
   await t.step("the first range not served exactly: one stream, as before", async () => {
-    await using fault = faulty(() => ({ kind: "okInsteadOfPartial" }));
-    using c = client();
+    await using fault = rangeFaultServer(reg, () => ({ kind: "okInsteadOfPartial" }));
+    using c = rangeClient();
     assert.equal(
       await streamSha256(await c.getBlob(parseReference(`${fault.host}/${REPO}:v1`), layer)),
       digest,
@@ -127,26 +102,16 @@ Deno.test("parallel ranges as one in-order stream against the real registry", as
 
   await t.step("a later range not served exactly: the stream continues on one connection", async () => {
     // closed ranges from the third on get a wrong Content-Range; the open range of one stream does not
-    await using fault = startFaultServer([{
-      path: /^\/v2\//,
-      handler: (req, ctx) =>
-        forwardRange(
-          req,
-          reg.fetch,
-          ctx.count >= 3 && /-\d+$/.test(req.headers.get("range") ?? "")
-            ? { kind: "wrongContentRange" }
-            : { kind: "none" },
-        ),
-    }]);
-    using transport = new Transport({ env: {}, osReleasePath: "/nonexistent/os-release" });
-    const request = { registry: fault.host, path: `/v2/${REPO}/blobs/${digest}` };
-    const ranged = await openRangeStream(transport, { request, descriptor: layer }, {
-      connections: 4,
-      chunkSize: CHUNK,
-    });
-    assert.ok(ranged !== undefined);
-    assert.equal(await readerSha256(ranged.reader), digest);
-    assert.match(ranged.stats.fallback ?? "", /Content-Range/);
+    await using fault = rangeFaultServer(
+      reg,
+      (req, count) =>
+        count >= 3 && /-\d+$/.test(req.headers.get("range") ?? "")
+          ? { kind: "wrongContentRange" }
+          : { kind: "none" },
+    );
+    using tr = transport();
+    const stats = await openThrough(fault, tr);
+    assert.match(stats.fallback ?? "", /Content-Range/);
     assert.ok(
       fault.requests.some((q) => /^bytes=\d+-$/.test(q.headers["range"] ?? "")),
       "an open range follows",
@@ -154,25 +119,26 @@ Deno.test("parallel ranges as one in-order stream against the real registry", as
   });
 
   await t.step("a range dropped mid-way is asked again; the bytes are right", async () => {
-    await using fault = faulty((count) =>
-      count === 2 ? { kind: "dropMidRange", after: 100_000 } : { kind: "none" }
+    await using fault = rangeFaultServer(
+      reg,
+      (_req, count) => count === 2 ? { kind: "dropMidRange", after: 100_000 } : { kind: "none" },
     );
-    using c = client({ rangeChunkSize: CHUNK });
+    using c = rangeClient({ rangeChunkSize: CHUNK });
     assert.equal(
       await streamSha256(await c.getBlob(parseReference(`${fault.host}/${REPO}:v1`), layer)),
       digest,
     );
-    assert.ok(closedRanges(fault.requests).length > Math.ceil(size / (4 * 1024 * 1024)));
+    assert.ok(
+      closedRanges(fault.requests).length > Math.ceil(size / CHUNK),
+      "the dropped range was asked again",
+    );
   });
 
   await t.step("a wrong digest errors the stream with DIGEST_MISMATCH", async () => {
-    using c = client();
+    using c = rangeClient();
     const wrong = { ...layer, digest: `sha256:${"2".repeat(64)}` as Descriptor["digest"] };
-    await using fault = startFaultServer([{
-      path: /^\/v2\//,
-      handler: (req) =>
-        forwardRange(req, (p, init) => reg.fetch(p.replace(wrong.digest, digest), init), { kind: "none" }),
-    }]);
+    const served = (p: string, init?: RequestInit) => reg.fetch(p.replace(wrong.digest, digest), init);
+    await using fault = rangeFaultServer(reg, undefined, served);
     const err = await streamSha256(await c.getBlob(parseReference(`${fault.host}/${REPO}:v1`), wrong)).then(
       () => undefined,
       (e: unknown) => e,
