@@ -109,7 +109,7 @@ interface Run {
   upgradeRss: number;
 }
 const results: Run[] = [];
-let prepareOne = NaN;
+let prepareOne = { seconds: NaN, rssMB: NaN };
 for (let run = 1; run <= runs; run++) {
   const curlOut = join(tmp.path, "layer.bin");
   const curl = await timed("curl", ["-sSf", "-o", curlOut, `http://${relay.host}/v2/${REPO}/blobs/${layer}`]);
@@ -156,7 +156,7 @@ for (let run = 1; run <= runs; run++) {
       ],
       sr.env,
     );
-    prepareOne = one.seconds;
+    prepareOne = one;
     await Deno.remove(archive);
     await Deno.remove(join(tmp.path, "data-one"), { recursive: true }).catch(() => {});
   }
@@ -191,7 +191,11 @@ console.log(
     (prepare / curl).toFixed(2)
   }x curl (target <= 0.35x)`,
 );
-console.log(`prepare-archive --connections 1 (run 1):   ${prepareOne.toFixed(2)} s`);
+console.log(
+  `prepare-archive --connections 1 (run 1):   ${prepareOne.seconds.toFixed(2)} s (peak RSS ${
+    prepareOne.rssMB.toFixed(1)
+  } MB)`,
+);
 console.log(`skopeo copy into podman storage:           ${skopeo.toFixed(2)} s`);
 console.log(
   `upgrade into podman:                       ${upgrade.toFixed(2)} s = ${

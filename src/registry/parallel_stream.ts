@@ -5,7 +5,7 @@
  *
  * N connections (see `_range_fetch.ts`) fetch closed ranges; a connection takes a chunk only while
  * that chunk is within N chunks of the one being read, so at most N chunks are held in memory at
- * once (with the 2 MiB chunks used here, 8 MiB for 4 connections) whatever the order of arrival:
+ * once (with the 1 MiB chunks used here, 4 MiB for 4 connections) whatever the order of arrival:
  * {@linkcode RangeStreamStats.peakBufferedBytes} says how much was. The stream is NOT verified: the
  * caller hashes it in order (once) as it reads. When the first range is not served exactly, nothing
  * is returned and the caller streams as before; when a later one is not, the stream continues on one
@@ -23,7 +23,7 @@ import type { BlobRead, BlobReader, Transport, TransportRequest } from "./transp
 export interface RangeStreamOptions extends RangeFetcherOptions {
   /** Parallel connections. */
   connections: number;
-  /** Chunk size (default 2 MiB: N of them is the memory bound). */
+  /** Chunk size (default 1 MiB: N of them is the memory bound). */
   chunkSize?: number;
   /** Aborts every connection. */
   signal?: AbortSignal;
@@ -54,7 +54,7 @@ export interface RangeStream {
 const PIECE_SIZE = 256 * 1024;
 
 /** Default chunk size of a range stream. */
-export const STREAM_CHUNK_SIZE = 2 * 1024 * 1024;
+export const STREAM_CHUNK_SIZE = 1024 * 1024;
 
 /**
  * Opens the blob of `job.request` as an in-order stream over parallel ranges, or returns `undefined`

@@ -30,6 +30,8 @@ export interface ThrottleOptions {
 }
 
 const SLICE = 64 * 1024;
+/** Most idle time a connection may make up for with a burst. */
+const BURST_MS = 50;
 
 /** Starts the relay. */
 export function startThrottleProxy(options: ThrottleOptions): ThrottleProxy {
@@ -42,19 +44,17 @@ export function startThrottleProxy(options: ThrottleOptions): ThrottleProxy {
 
   const pump = async (from: Deno.Conn, to: Deno.Conn, rate: number | undefined): Promise<void> => {
     const buf = new Uint8Array(SLICE);
-    const started = performance.now();
-    let sent = 0;
+    // when this connection may send next; idle time earns at most BURST_MS of credit (a token bucket)
+    let next = performance.now();
     try {
       for (;;) {
         const n = await from.read(buf);
         if (n === null) break;
         let off = 0;
         while (off < n) off += await to.write(buf.subarray(off, n));
-        sent += n;
         if (rate !== undefined) {
-          // never ahead of the cap: wait until `sent` bytes are due
-          const due = started + (sent / rate) * 1000;
-          const wait = due - performance.now();
+          next = Math.max(next, performance.now() - BURST_MS) + (n / rate) * 1000;
+          const wait = next - performance.now();
           if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         }
       }
