@@ -16,8 +16,9 @@ import type { Reference } from "../oci/reference.ts";
 import { BlobVerifier, markSelfVerifying, verifyStream } from "../oci/verify_stream.ts";
 import { BlobFileWriter } from "./_blob_file_writer.ts";
 import type { RangeFetcherOptions } from "./_range_fetch.ts";
-import { downloadRanges, removeDownload } from "./parallel_download.ts";
-import { openRangeStream } from "./parallel_stream.ts";
+import { DEFAULT_PARALLEL_BELOW, SpeedProbe } from "./_speed_probe.ts";
+import { downloadRanges, rangeRecordPath, removeDownload } from "./parallel_download.ts";
+import { openAdaptiveReader } from "./parallel_stream.ts";
 import {
   type BlobReader,
   readLimited,
@@ -38,6 +39,12 @@ export interface RegistryClientOptions extends TransportOptions {
   rangeThreshold?: number;
   /** Bytes per Range request (default: about four chunks per connection, 4-64 MiB). */
   rangeChunkSize?: number;
+  /**
+   * A large blob starts on one connection and continues over `connections` only when that one gives
+   * less than this many bytes per second over its first 2 MiB or 500 ms (default 64 MiB/s; `Infinity`:
+   * always parallel from the start).
+   */
+  parallelBelowRate?: number;
 }
 
 /** Options of {@linkcode RegistryClient.downloadBlob}. */
@@ -170,22 +177,16 @@ export class RegistryClient {
     descriptor: Descriptor,
     options: ReadOptions = {},
   ): Promise<ReadableStream<Uint8Array>> {
-    if (this.#parallel(descriptor)) {
-      // large blobs over parallel ranges, read in order and hashed once here as they are read
-      const ranged = await openRangeStream(
-        this.#transport,
-        { request: this.#blobRequest(ref, descriptor, options), descriptor },
-        {
-          ...this.#rangeOptions(options.signal),
-          connections: this.#options.connections ?? 4,
-          ...(this.#options.rangeChunkSize === undefined ? {} : { chunkSize: this.#options.rangeChunkSize }),
-        },
-      );
-      if (ranged !== undefined) return verifiedBlobStream(ranged.reader, descriptor);
-    }
-    const reader = await this.#transport.openBlobReader(this.#blobRequest(ref, descriptor, options), {
-      size: descriptor.size,
-    });
+    const request = this.#blobRequest(ref, descriptor, options);
+    const reader = this.#parallel(descriptor)
+      // large blobs: over parallel ranges when one connection is slow, hashed once, in order, as read
+      ? await openAdaptiveReader(this.#transport, { request, descriptor }, {
+        ...this.#rangeOptions(options.signal),
+        connections: this.#options.connections ?? 4,
+        belowRate: this.#options.parallelBelowRate ?? DEFAULT_PARALLEL_BELOW,
+        ...(this.#options.rangeChunkSize === undefined ? {} : { chunkSize: this.#options.rangeChunkSize }),
+      })
+      : await this.#transport.openBlobReader(request, { size: descriptor.size });
     return verifiedBlobStream(reader, descriptor);
   }
 
@@ -400,7 +401,16 @@ export class RegistryClient {
     options: DownloadOptions,
   ): Promise<void> {
     if (!this.#parallel(descriptor)) {
-      return await this.#downloadStream(ref, descriptor, tmpPath, resumable, options);
+      await this.#downloadStream(ref, descriptor, tmpPath, resumable, options);
+      return;
+    }
+    const below = this.#options.parallelBelowRate ?? DEFAULT_PARALLEL_BELOW;
+    // a parallel run's file has holes; only its record says what it holds
+    const parallelBefore = resumable && (await exists(rangeRecordPath(tmpPath)));
+    if (below !== Infinity && !parallelBefore) {
+      const probe = new SpeedProbe(below);
+      if (await this.#downloadStream(ref, descriptor, tmpPath, resumable, options, probe) === "done") return;
+      this.#options.onLog?.(`one connection gives ${probe.rate()} B/s; continuing over parallel ranges`);
     }
     const result = await downloadRanges(
       this.#transport,
@@ -409,12 +419,23 @@ export class RegistryClient {
         ...this.#rangeOptions(options.signal),
         connections: this.#options.connections ?? 4,
         resumable,
+        adoptPrefix: true,
         ...(this.#options.rangeChunkSize === undefined ? {} : { chunkSize: this.#options.rangeChunkSize }),
         ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
       },
     );
     // the server does not serve ranges as asked: the file holds a prefix, continue on one stream
-    if (result.kind === "fallback") await this.#downloadStream(ref, descriptor, tmpPath, true, options);
+    if (result.kind === "fallback") {
+      await this.#downloadStream(ref, descriptor, tmpPath, true, options);
+      return;
+    }
+    const { stats } = result;
+    this.#options.onLog?.(
+      `${
+        descriptor.digest.slice(0, 19)
+      }…: ${stats.requests} range requests; ${stats.inOrderBytes} bytes hashed ` +
+        `as they arrived, ${stats.rereadBytes} read back from the file (arrived ahead of the prefix)`,
+    );
   }
 
   /** True when `descriptor` is large enough for parallel ranges and more than one connection is allowed. */
@@ -433,14 +454,19 @@ export class RegistryClient {
     };
   }
 
-  /** One stream into the file, appending to what it holds when `resume` (re-hashing those bytes first). */
+  /**
+   * One stream into the file, appending to what it holds when `resume` (re-hashing those bytes first).
+   * With a `probe` that finds the connection slow, it stops early (`handover`): the file then holds a
+   * contiguous prefix, unverified, for the parallel engine to continue.
+   */
   async #downloadStream(
     ref: Reference,
     descriptor: Descriptor,
     tmpPath: string,
     resume: boolean,
     options: DownloadOptions,
-  ): Promise<void> {
+    probe?: SpeedProbe,
+  ): Promise<"done" | "handover"> {
     const resumable = resume;
     // bytes are hashed here, on the main thread, while the writer's writes run on I/O threads
     const verifier = new BlobVerifier(descriptor);
@@ -456,7 +482,19 @@ export class RegistryClient {
     try {
       options.onProgress?.(offset, total);
       if (offset < total) {
-        offset = await this.#receive(ref, descriptor, { writer, verifier, offset, resumable, options });
+        const received = await this.#receive(ref, descriptor, {
+          writer,
+          verifier,
+          offset,
+          resumable,
+          options,
+          probe,
+        });
+        offset = received.offset;
+        if (received.handover) {
+          await writer.finish();
+          return "handover";
+        }
       }
       written = await writer.finish();
     } finally {
@@ -478,6 +516,7 @@ export class RegistryClient {
       }
       throw err;
     }
+    return "done";
   }
 
   /**
@@ -495,9 +534,11 @@ export class RegistryClient {
       offset: number;
       resumable: boolean;
       options: DownloadOptions;
+      probe: SpeedProbe | undefined;
     },
-  ): Promise<number> {
-    const { writer, verifier, resumable, options } = state;
+  ): Promise<{ offset: number; handover: boolean }> {
+    const { writer, verifier, resumable, options, probe } = state;
+    let handover = false;
     const total = descriptor.size;
     let offset = state.offset;
     const reader = await this.#transport.openBlobReader(this.#blobRequest(ref, descriptor, options), {
@@ -514,6 +555,11 @@ export class RegistryClient {
         // checked against the size and hashed before a byte is written
         verifier.update(bytes);
         filled += bytes.byteLength;
+        if (probe?.add(bytes.byteLength) === "slow") {
+          handover = true;
+          await reader.cancel().catch(() => {});
+          break;
+        }
         if (filled === buffer.byteLength) {
           writer.write(buffer, filled);
           offset += filled;
@@ -534,7 +580,7 @@ export class RegistryClient {
       offset += filled;
       options.onProgress?.(offset, total);
     }
-    return offset;
+    return { offset, handover };
   }
 }
 
@@ -654,6 +700,16 @@ function verifiedBlobStream(reader: BlobReader, descriptor: Descriptor): Readabl
     cancel: (reason) => reader.cancel(reason),
   });
   return markSelfVerifying(stream, descriptor);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
 }
 
 function randomSuffix(): string {

@@ -49,6 +49,8 @@ export interface RangeDownloadOptions {
   chunkSize?: number;
   /** Keep a resume record next to the file and adopt what an earlier run left. */
   resumable: boolean;
+  /** Keep what the file holds as a contiguous prefix when there is no record (a single stream handed over). */
+  adoptPrefix?: boolean;
   /** Abort a range after this long without bytes, then ask again (default 60 s). */
   idleTimeoutMs?: number;
   /** Tries per range without progress before failing with `SHORT_READ` (default 4). */
@@ -170,8 +172,8 @@ class RangeRun {
     try {
       using file = await Deno.open(path, { write: true, create: true });
       const fileSize = (await file.stat()).size;
-      if (options.resumable && fileSize > 0) {
-        const adopted = await readRecord(path, descriptor, fileSize);
+      if ((options.resumable || options.adoptPrefix === true) && fileSize > 0) {
+        const adopted = options.resumable ? await readRecord(path, descriptor, fileSize) : undefined;
         if (adopted !== undefined && adopted !== "discard") {
           resume = adopted;
         } else if (adopted === undefined && fileSize <= descriptor.size) {

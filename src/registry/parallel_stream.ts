@@ -17,6 +17,7 @@ import type { Descriptor } from "../oci/descriptor.ts";
 import { DangerzoneError } from "../errors.ts";
 import { type ChunkState, RangeFetcher, type RangeFetcherOptions } from "./_range_fetch.ts";
 import { planChunks } from "./_range_plan.ts";
+import { SpeedProbe } from "./_speed_probe.ts";
 import type { BlobRead, BlobReader, Transport, TransportRequest } from "./transport.ts";
 
 /** Options of {@linkcode openRangeStream}. */
@@ -27,6 +28,8 @@ export interface RangeStreamOptions extends RangeFetcherOptions {
   chunkSize?: number;
   /** Aborts every connection. */
   signal?: AbortSignal;
+  /** Start at this byte (the bytes before it were read elsewhere). */
+  offset?: number;
 }
 
 /** What a range stream did (read it once the stream ended). */
@@ -70,6 +73,52 @@ export async function openRangeStream(
   return await run.start();
 }
 
+/** Options of {@linkcode openAdaptiveReader}. */
+export interface AdaptiveReaderOptions extends RangeStreamOptions {
+  /** Continue over parallel ranges when one connection gives less (bytes per second); `Infinity`: always. */
+  belowRate: number;
+}
+
+/**
+ * A reader of the blob that starts on one connection and, when that proves slower than
+ * `belowRate` over its first bytes ({@linkcode SpeedProbe}), continues from where it is over parallel
+ * ranges ({@linkcode openRangeStream}); with `Infinity`, parallel from the start. Unverified, like
+ * `Transport.openBlobReader`.
+ */
+export async function openAdaptiveReader(
+  transport: Transport,
+  job: { request: TransportRequest; descriptor: Descriptor },
+  options: AdaptiveReaderOptions,
+): Promise<BlobReader> {
+  const size = job.descriptor.size;
+  const request = options.signal === undefined ? job.request : { ...job.request, signal: options.signal };
+  const single = (offset: number) => transport.openBlobReader(request, { size, offset });
+  if (options.belowRate === Infinity) {
+    return (await openRangeStream(transport, job, options))?.reader ?? await single(0);
+  }
+  const probe = new SpeedProbe(options.belowRate);
+  let current = await single(0);
+  let pos = 0;
+  let decided = false;
+  return {
+    read: async (view) => {
+      const r = await current.read(view);
+      if (decided || r.done) return r;
+      pos += r.bytes.byteLength;
+      const verdict = probe.add(r.bytes.byteLength);
+      decided = verdict !== undefined;
+      if (verdict === "slow" && pos < size) {
+        await current.cancel();
+        options.onLog?.(`one connection gives ${probe.rate()} B/s; continuing over parallel ranges`);
+        const ranged = await openRangeStream(transport, job, { ...options, offset: pos });
+        current = ranged?.reader ?? await single(pos);
+      }
+      return r;
+    },
+    cancel: (reason) => current.cancel(reason),
+  };
+}
+
 class StreamRun {
   readonly #transport: Transport;
   readonly #request: TransportRequest;
@@ -101,8 +150,10 @@ class StreamRun {
     this.#request = job.request;
     this.#size = job.descriptor.size;
     this.#options = options;
-    this.#chunks = planChunks(this.#size, options.chunkSize ?? STREAM_CHUNK_SIZE).map((c) => ({
-      ...c,
+    const offset = options.offset ?? 0;
+    this.#chunks = planChunks(this.#size - offset, options.chunkSize ?? STREAM_CHUNK_SIZE).map((c) => ({
+      start: c.start + offset,
+      end: c.end + offset,
       received: 0,
       taken: false,
     }));

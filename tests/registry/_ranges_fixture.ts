@@ -19,7 +19,7 @@ import {
 import { buildLargeImage, pushImage } from "../_helpers/images.ts";
 import type { RunningRegistry } from "../_helpers/registry.ts";
 
-/** A client that downloads every blob over 4 parallel ranges (threshold 0), quick retries. */
+/** A client that downloads every blob over 4 parallel ranges from the start (threshold 0), quick retries. */
 export function rangeClient(extra: RegistryClientOptions = {}): RegistryClient {
   return new RegistryClient({
     env: {},
@@ -27,6 +27,7 @@ export function rangeClient(extra: RegistryClientOptions = {}): RegistryClient {
     retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
     connections: 4,
     rangeThreshold: 0,
+    parallelBelowRate: Infinity,
     ...extra,
   });
 }
