@@ -4,8 +4,8 @@
  * somewhere other than a file of its own, such as `prepare-archive` writing its tar.
  *
  * N connections (see `_range_fetch.ts`) fetch closed ranges; a connection takes a chunk only while
- * that chunk is within N chunks of the one being read, so at most N chunks are held in memory at
- * once (with the 1 MiB chunks used here, 4 MiB for 4 connections) whatever the order of arrival:
+ * that chunk is within N + 2 chunks of the one being read, so at most N + 2 chunks are held in memory
+ * at once (with the 1 MiB chunks used here, 6 MiB for 4 connections) whatever the order of arrival:
  * {@linkcode RangeStreamStats.peakBufferedBytes} says how much was. The stream is NOT verified: the
  * caller hashes it in order (once) as it reads. When the first range is not served exactly, nothing
  * is returned and the caller streams as before; when a later one is not, the stream continues on one
@@ -24,7 +24,7 @@ import type { BlobRead, BlobReader, Transport, TransportRequest } from "./transp
 export interface RangeStreamOptions extends RangeFetcherOptions {
   /** Parallel connections. */
   connections: number;
-  /** Chunk size (default 1 MiB: N of them is the memory bound). */
+  /** Chunk size (default 1 MiB: N + 2 of them is the memory bound). */
   chunkSize?: number;
   /** Aborts every connection. */
   signal?: AbortSignal;
@@ -55,6 +55,12 @@ export interface RangeStream {
 
 /** Size of the pieces a connection reads into (small: a few of them per connection are pooled). */
 const PIECE_SIZE = 256 * 1024;
+
+/**
+ * Chunks a connection may run ahead beyond one per connection: a connection that finished its chunk
+ * starts the next at once instead of waiting for the slowest one, so connections do not move in lockstep.
+ */
+const WINDOW_SLACK = 2;
 
 /** Default chunk size of a range stream. */
 export const STREAM_CHUNK_SIZE = 1024 * 1024;
@@ -196,8 +202,8 @@ class StreamRun {
     for (;;) {
       const index = this.#chunks.findIndex((c) => !c.taken);
       if (index < 0 || this.#abort.signal.aborted || this.#stats.fallback !== undefined) return;
-      // a chunk more than N ahead of the one being read waits: at most N chunks are in memory
-      if (index >= this.#frontier + this.#options.connections) {
+      // a chunk more than N + 2 ahead of the one being read waits: at most N + 2 chunks are in memory
+      if (index >= this.#frontier + this.#options.connections + WINDOW_SLACK) {
         await this.#changed();
         continue;
       }
