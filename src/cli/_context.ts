@@ -20,7 +20,7 @@ import type { SigstoreTrustedRoot } from "../sigstore/crypto/trusted_root.ts";
 import { resolveDataDir } from "../store/data_dir.ts";
 import { storedTrustedRootFile } from "../tuf/stored_trusted_root.ts";
 import type { UpdateContext } from "../update/context.ts";
-import { type CommonOptions, deadlineOptions, DEFAULT_IMAGE } from "./common.ts";
+import { type CommonOptions, connectionsOption, deadlineOptions, DEFAULT_IMAGE } from "./common.ts";
 import type { Output } from "./output.ts";
 
 /** An update context that owns its registry client: dispose it (`using ctx = ...`). */
@@ -138,6 +138,8 @@ export async function registryClientFrom(options: CommonOptions, out: Output): P
     credentials: createCredentialResolver(),
     ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
     ...deadlineOptions(options),
+    connections: connectionsOption(options.connections),
+    ...(options.torIsolation === undefined ? {} : { torIsolation: options.torIsolation }),
     ...(out.debug ? { onLog: (line: string) => out.debugLine(line) } : {}),
   };
   return new RegistryClient(registryOptions);

@@ -26,6 +26,8 @@ export interface CommonOptions {
   caCert?: string[];
   proxy?: string;
   timeout?: string;
+  connections?: string;
+  torIsolation?: boolean;
 }
 
 /** Adds the common options of DESIGN.md to a command. */
@@ -57,8 +59,23 @@ export function addCommonOptions(cmd: Command): Command {
       "--timeout <seconds>",
       "network deadline: connect+headers and blob stalls after S s, documents after 2S s (default 60)",
     )
+    .option("--connections <n>", "parallel Range connections for blobs over 16 MiB (1 turns them off)", "4")
+    .option("--tor-isolation", "one Tor circuit per connection through a SOCKS5 proxy (default on Tails)")
+    .option("--no-tor-isolation", "share one circuit (Tails) or the proxy's own credentials")
     .option("--json", "print one JSON document on stdout and nothing else there")
     .option("--debug", "print stack traces and protocol details on stderr");
+}
+
+/** The `--connections` value: a whole number from 1 to 16 (`USAGE` otherwise). */
+export function connectionsOption(text: string | undefined): number {
+  const n = Number(text ?? "4");
+  if (!/^\d{1,2}$/.test(text ?? "4") || n < 1 || n > 16) {
+    throw new DangerzoneError(
+      "USAGE",
+      `--connections must be a number from 1 to 16, not '${(text ?? "").slice(0, 20)}'`,
+    );
+  }
+  return n;
 }
 
 /** Commander accumulator for repeatable options. */

@@ -166,8 +166,9 @@ export class BlobFileWriter {
   }
 }
 
-/** A file-system failure as `DISK_FULL` (out of space) or `IO`. */
-function ioFailure(err: unknown, path: string): DangerzoneError {
+/** A file-system failure as `DISK_FULL` (out of space) or `IO` (a `DangerzoneError` passes through). */
+export function ioFailure(err: unknown, path: string): DangerzoneError {
+  if (err instanceof DangerzoneError) return err;
   const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   if (/os error 28|no space/i.test(text)) {
     return new DangerzoneError("DISK_FULL", "the disk is full while writing a download", {

@@ -7,7 +7,14 @@
  */
 import { DangerzoneError } from "../errors.ts";
 import { readEnv } from "./_env.ts";
-import { isTailsOsRelease, parseProxyUrl, type ProxyChoice, proxyFromEnv, torProxy } from "./_proxy.ts";
+import {
+  CircuitNames,
+  isTailsOsRelease,
+  parseProxyUrl,
+  type ProxyChoice,
+  proxyFromEnv,
+  torProxy,
+} from "./_proxy.ts";
 import { redactedCause } from "./_redact.ts";
 
 /** How {@linkcode HttpClients} chooses and sets up routes. */
@@ -22,6 +29,11 @@ export interface HttpClientsOptions {
   osReleasePath?: string | undefined;
   /** Tor SOCKS port used on Tails (default 9050). */
   torSocksPort?: number | undefined;
+  /**
+   * One Tor circuit per numbered connection: its SOCKS5 proxy gets a random username of its own,
+   * new for each run (default: on with the Tails proxy, off otherwise).
+   */
+  torIsolation?: boolean | undefined;
 }
 
 /** The variables read from the process environment (each on its own: a narrow `--allow-env` works). */
@@ -42,6 +54,7 @@ export class HttpClients {
   readonly #env: Record<string, string | undefined>;
   readonly #clients = new Map<string, Deno.HttpClient>();
   #tailsProxy: ProxyChoice | undefined | null = null;
+  readonly #circuits = new CircuitNames();
   #closed = false;
 
   /** Validates the proxy URL; no I/O happens until the first client. */
@@ -67,16 +80,26 @@ export class HttpClients {
     return proxyFromEnv(this.#env, url);
   }
 
-  /** The client for `url`'s route, created on first use. */
-  async client(url: URL): Promise<Deno.HttpClient> {
+  /**
+   * The client for `url`'s route, created on first use. A numbered `connection` (parallel ranges)
+   * gets a client of its own: HTTP/1.1, so its own TCP connection, and through SOCKS with isolation
+   * on, its own Tor circuit.
+   */
+  async client(url: URL, connection?: number): Promise<Deno.HttpClient> {
     if (this.#closed) throw new DangerzoneError("INTERNAL", "transport used after close()");
-    const proxy = await this.proxyFor(url);
-    const key = proxy === undefined
-      ? "direct"
-      : `${proxy.url}|${proxy.basicAuth?.username ?? ""}|${proxy.basicAuth?.password ?? ""}`;
+    let proxy = await this.proxyFor(url);
+    if (proxy !== undefined && connection !== undefined) {
+      const isolate = this.#options.torIsolation ?? (proxy === this.#tailsProxy);
+      if (isolate) proxy = this.#circuits.isolate(proxy, connection);
+    }
+    const key =
+      (proxy === undefined
+        ? "direct"
+        : `${proxy.url}|${proxy.basicAuth?.username ?? ""}|${proxy.basicAuth?.password ?? ""}`) +
+      (connection === undefined ? "" : `#${connection}`);
     const existing = this.#clients.get(key);
     if (existing !== undefined) return existing;
-    const options: Deno.CreateHttpClientOptions = {};
+    const options: Deno.CreateHttpClientOptions = connection === undefined ? {} : { http2: false };
     if (this.#options.caCerts !== undefined && this.#options.caCerts.length > 0) {
       options.caCerts = [...this.#options.caCerts];
     }

@@ -87,14 +87,41 @@ export function isTailsOsRelease(text: string): boolean {
 
 /** The Tor SOCKS proxy with a fresh random username and password (Tor isolates streams by them). */
 export function torProxy(port: number): ProxyChoice {
-  const random = () => {
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  };
+  const random = randomHex;
   const url = `socks5h://127.0.0.1:${port}`;
   return {
     url,
     display: `${url} (Tor, isolated stream)`,
     basicAuth: { username: random(), password: random() },
   };
+}
+
+/** True for a SOCKS5 proxy (`socks5://`, `socks5h://`), the kind that isolates circuits by username. */
+export function isSocksProxy(proxy: ProxyChoice): boolean {
+  return proxy.url.startsWith("socks5:") || proxy.url.startsWith("socks5h:");
+}
+
+/**
+ * Random SOCKS credentials per numbered connection, new for each instance (one per run): Tor
+ * (`IsolateSOCKSAuth`, on by default) puts streams with different credentials on different
+ * circuits, so each parallel connection of a download gets its own circuit and exit.
+ */
+export class CircuitNames {
+  readonly #names = new Map<number, { username: string; password: string }>();
+
+  /** `proxy` with this connection's own random credentials; non-SOCKS proxies are returned as they are. */
+  isolate(proxy: ProxyChoice, connection: number): ProxyChoice {
+    if (!isSocksProxy(proxy)) return proxy;
+    let auth = this.#names.get(connection);
+    if (auth === undefined) {
+      auth = { username: randomHex(), password: randomHex() };
+      this.#names.set(connection, auth);
+    }
+    return { url: proxy.url, display: `${proxy.url} (isolated circuit ${connection})`, basicAuth: auth };
+  }
+}
+
+function randomHex(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }

@@ -30,6 +30,10 @@ export interface Outgoing {
   signal: AbortSignal | undefined;
   /** `User-Agent` header. */
   userAgent: string;
+  /** The numbered connection to send on (parallel ranges), else the route's shared client. */
+  connection?: number | undefined;
+  /** Told each redirect target, unredacted and already checked. */
+  onRedirect?: ((url: URL) => void) | undefined;
 }
 
 /** The transport's side of redirect following. */
@@ -119,6 +123,7 @@ export async function followRedirects(
       );
     }
     policy.log(`redirect ${response.status} -> ${redactUrl(next)}`);
+    out.onRedirect?.(next);
     url = next;
   }
 }

@@ -27,6 +27,10 @@ export interface TransportRequest {
   acceptStatus?: readonly number[];
   /** Aborts the request. */
   signal?: AbortSignal;
+  /** Send on this numbered connection: its own HTTP/1.1 client (own TCP connection, own Tor circuit). */
+  connection?: number;
+  /** Told each redirect target, unredacted and already checked (to ask a CDN again directly). */
+  onRedirect?: (url: URL) => void;
 }
 
 /** A successful response and the final (post-redirect) URL, redacted. */

@@ -21,7 +21,17 @@ import {
   uploadLocation as sessionLocation,
   type UploadOutcome,
 } from "./_blob_upload.ts";
-import { readLimited, Transport, type TransportOptions, type TransportRequest } from "./transport.ts";
+import type { RangeFetcherOptions } from "./_range_fetch.ts";
+import { DEFAULT_PARALLEL_BELOW, SpeedProbe } from "./_speed_probe.ts";
+import { downloadRanges, rangeRecordPath, removeDownload } from "./parallel_download.ts";
+import { openAdaptiveReader } from "./parallel_stream.ts";
+import {
+  type BlobReader,
+  readLimited,
+  Transport,
+  type TransportOptions,
+  type TransportRequest,
+} from "./transport.ts";
 
 export type { UploadBlobOptions, UploadOutcome } from "./_blob_upload.ts";
 
@@ -31,6 +41,18 @@ export interface RegistryClientOptions extends TransportOptions {
   manifestLimit?: number;
   /** Most tags {@linkcode RegistryClient.listTags} collects (default 100 000). */
   tagLimit?: number;
+  /** Parallel Range connections for a blob larger than `rangeThreshold` (default 4; 1 turns them off). */
+  connections?: number;
+  /** Blobs larger than this many bytes download over `connections` (default 16 MiB). */
+  rangeThreshold?: number;
+  /** Bytes per Range request (default: about four chunks per connection, 4-64 MiB). */
+  rangeChunkSize?: number;
+  /**
+   * A large blob starts on one connection and continues over `connections` only when that one gives
+   * less than this many bytes per second over its first 2 MiB or 500 ms (default 64 MiB/s; `Infinity`:
+   * always parallel from the start).
+   */
+  parallelBelowRate?: number;
 }
 
 /** Options of {@linkcode RegistryClient.downloadBlob}. */
@@ -94,9 +116,11 @@ export class RegistryClient {
   readonly #transport: Transport;
   readonly #manifestLimit: number;
   readonly #tagLimit: number;
+  readonly #options: RegistryClientOptions;
 
   /** Creates a client; no I/O happens until the first call. */
   constructor(options: RegistryClientOptions = {}) {
+    this.#options = options;
     this.#transport = new Transport(options);
     this.#manifestLimit = options.manifestLimit ?? DEFAULT_MANIFEST_LIMIT;
     this.#tagLimit = options.tagLimit ?? 100_000;
@@ -161,60 +185,17 @@ export class RegistryClient {
     descriptor: Descriptor,
     options: ReadOptions = {},
   ): Promise<ReadableStream<Uint8Array>> {
-    const reader = await this.#transport.openBlobReader(this.#blobRequest(ref, descriptor, options), {
-      size: descriptor.size,
-    });
-    const verifier = new BlobVerifier(descriptor);
-    let coalesce: ArrayBuffer = new ArrayBuffer(COALESCE_SIZE);
-    const pull = async (controller: ReadableByteStreamController): Promise<void> => {
-      const request = controller.byobRequest;
-      const view = request?.view;
-      if (request !== null && view !== null && view !== undefined) {
-        // the reader's own buffer: read into it, hash, hand it back
-        const { bytes, done } = await reader.read(
-          new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
-        );
-        if (done) {
-          verifier.finish();
-          controller.close();
-        } else {
-          verifier.update(bytes);
-        }
-        // after close(), the pending read is answered with the (empty) view on its moved buffer
-        request.respondWithNewView(bytes);
-        return;
-      }
-      // a default reader may hold its chunks: fill our buffer, enqueue a copy
-      let filled = 0;
-      let done = false;
-      while (filled < COALESCE_SIZE) {
-        const r = await reader.read(new Uint8Array(coalesce, filled));
-        coalesce = r.bytes.buffer;
-        if (r.done) {
-          done = true;
-          break;
-        }
-        verifier.update(r.bytes);
-        filled += r.bytes.byteLength;
-      }
-      if (done) verifier.finish();
-      if (filled > 0) controller.enqueue(new Uint8Array(coalesce.slice(0, filled)));
-      if (done) controller.close();
-    };
-    const stream = new ReadableStream({
-      type: "bytes",
-      async pull(controller) {
-        try {
-          await pull(controller);
-        } catch (err) {
-          // the stream errors (never closes cleanly); release the connection too
-          await reader.cancel(err).catch(() => {});
-          throw err;
-        }
-      },
-      cancel: (reason) => reader.cancel(reason),
-    });
-    return markSelfVerifying(stream, descriptor);
+    const request = this.#blobRequest(ref, descriptor, options);
+    const reader = this.#parallel(descriptor)
+      // large blobs: over parallel ranges when one connection is slow, hashed once, in order, as read
+      ? await openAdaptiveReader(this.#transport, { request, descriptor }, {
+        ...this.#rangeOptions(options.signal),
+        connections: this.#options.connections ?? 4,
+        belowRate: this.#options.parallelBelowRate ?? DEFAULT_PARALLEL_BELOW,
+        ...(this.#options.rangeChunkSize === undefined ? {} : { chunkSize: this.#options.rangeChunkSize }),
+      })
+      : await this.#transport.openBlobReader(request, { size: descriptor.size });
+    return verifiedBlobStream(reader, descriptor);
   }
 
   /** True when the registry has the blob (HEAD 200), false on 404. */
@@ -231,7 +212,9 @@ export class RegistryClient {
   /**
    * Downloads a blob to `destPath`: bytes stream into a temporary (or `.partial`) file while being
    * counted and hashed, a dropped connection resumes with `Range`, and the file is renamed to
-   * `destPath` only after size and digest matched.
+   * `destPath` only after size and digest matched. A blob larger than `rangeThreshold` comes over
+   * `connections` parallel Range requests (`parallel_download.ts`), or one stream when the server
+   * does not serve ranges exactly. Progress counts the bytes received by all connections.
    */
   async downloadBlob(
     ref: Reference,
@@ -247,17 +230,18 @@ export class RegistryClient {
       const badBytes = isDangerzoneError(err, "DIGEST_MISMATCH", "SIZE_MISMATCH");
       if (resumable && badBytes && err instanceof DangerzoneError && err.message.includes("resumed")) {
         // the partial file from an earlier run was wrong: start once from zero
-        await removeIfExists(tmpPath);
+        await removeDownload(tmpPath);
         await this.#downloadTo(ref, descriptor, tmpPath, resumable, options).catch(async (again) => {
-          await removeIfExists(tmpPath);
+          await removeDownload(tmpPath);
           throw again;
         });
       } else {
-        if (!resumable || badBytes) await removeIfExists(tmpPath);
+        if (!resumable || badBytes) await removeDownload(tmpPath);
         throw err;
       }
     }
     await Deno.rename(tmpPath, destPath);
+    if (resumable) await removeDownload(tmpPath); // the resume record of a parallel download
   }
 
   /** All tags of the repository, following `Link` pagination (`n`/`last`). */
@@ -445,6 +429,7 @@ export class RegistryClient {
     return indexEntries(manifest.raw, ref.name());
   }
 
+  /** Downloads over parallel ranges when the blob is large enough, else (or as a fallback) one stream. */
   async #downloadTo(
     ref: Reference,
     descriptor: Descriptor,
@@ -452,6 +437,74 @@ export class RegistryClient {
     resumable: boolean,
     options: DownloadOptions,
   ): Promise<void> {
+    if (!this.#parallel(descriptor)) {
+      await this.#downloadStream(ref, descriptor, tmpPath, resumable, options);
+      return;
+    }
+    const below = this.#options.parallelBelowRate ?? DEFAULT_PARALLEL_BELOW;
+    // a parallel run's file has holes; only its record says what it holds
+    const parallelBefore = resumable && (await exists(rangeRecordPath(tmpPath)));
+    if (below !== Infinity && !parallelBefore) {
+      const probe = new SpeedProbe(below);
+      if (await this.#downloadStream(ref, descriptor, tmpPath, resumable, options, probe) === "done") return;
+      this.#options.onLog?.(`one connection gives ${probe.rate()} B/s; continuing over parallel ranges`);
+    }
+    const result = await downloadRanges(
+      this.#transport,
+      { request: this.#blobRequest(ref, descriptor, options), descriptor, file: tmpPath },
+      {
+        ...this.#rangeOptions(options.signal),
+        connections: this.#options.connections ?? 4,
+        resumable,
+        adoptPrefix: true,
+        ...(this.#options.rangeChunkSize === undefined ? {} : { chunkSize: this.#options.rangeChunkSize }),
+        ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+      },
+    );
+    // the server does not serve ranges as asked: the file holds a prefix, continue on one stream
+    if (result.kind === "fallback") {
+      await this.#downloadStream(ref, descriptor, tmpPath, true, options);
+      return;
+    }
+    const { stats } = result;
+    this.#options.onLog?.(
+      `${
+        descriptor.digest.slice(0, 19)
+      }…: ${stats.requests} range requests; ${stats.inOrderBytes} bytes hashed ` +
+        `as they arrived, ${stats.rereadBytes} read back from the file (arrived ahead of the prefix)`,
+    );
+  }
+
+  /** True when `descriptor` is large enough for parallel ranges and more than one connection is allowed. */
+  #parallel(descriptor: Descriptor): boolean {
+    return (this.#options.connections ?? 4) > 1 &&
+      descriptor.size > (this.#options.rangeThreshold ?? 16 * 1024 * 1024);
+  }
+
+  /** The options both range engines take from the client's. */
+  #rangeOptions(signal: AbortSignal | undefined): RangeFetcherOptions & { signal?: AbortSignal } {
+    return {
+      ...(this.#options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: this.#options.idleTimeoutMs }),
+      ...(this.#options.retry?.attempts === undefined ? {} : { attempts: this.#options.retry.attempts }),
+      ...(this.#options.onLog === undefined ? {} : { onLog: this.#options.onLog }),
+      ...(signal === undefined ? {} : { signal }),
+    };
+  }
+
+  /**
+   * One stream into the file, appending to what it holds when `resume` (re-hashing those bytes first).
+   * With a `probe` that finds the connection slow, it stops early (`handover`): the file then holds a
+   * contiguous prefix, unverified, for the parallel engine to continue.
+   */
+  async #downloadStream(
+    ref: Reference,
+    descriptor: Descriptor,
+    tmpPath: string,
+    resume: boolean,
+    options: DownloadOptions,
+    probe?: SpeedProbe,
+  ): Promise<"done" | "handover"> {
+    const resumable = resume;
     // bytes are hashed here, on the main thread, while the writer's writes run on I/O threads
     const verifier = new BlobVerifier(descriptor);
     const writer = await BlobFileWriter.open(tmpPath, {
@@ -466,7 +519,19 @@ export class RegistryClient {
     try {
       options.onProgress?.(offset, total);
       if (offset < total) {
-        offset = await this.#receive(ref, descriptor, { writer, verifier, offset, resumable, options });
+        const received = await this.#receive(ref, descriptor, {
+          writer,
+          verifier,
+          offset,
+          resumable,
+          options,
+          probe,
+        });
+        offset = received.offset;
+        if (received.handover) {
+          await writer.finish();
+          return "handover";
+        }
       }
       written = await writer.finish();
     } finally {
@@ -488,6 +553,7 @@ export class RegistryClient {
       }
       throw err;
     }
+    return "done";
   }
 
   /**
@@ -505,9 +571,11 @@ export class RegistryClient {
       offset: number;
       resumable: boolean;
       options: DownloadOptions;
+      probe: SpeedProbe | undefined;
     },
-  ): Promise<number> {
-    const { writer, verifier, resumable, options } = state;
+  ): Promise<{ offset: number; handover: boolean }> {
+    const { writer, verifier, resumable, options, probe } = state;
+    let handover = false;
     const total = descriptor.size;
     let offset = state.offset;
     const reader = await this.#transport.openBlobReader(this.#blobRequest(ref, descriptor, options), {
@@ -524,6 +592,11 @@ export class RegistryClient {
         // checked against the size and hashed before a byte is written
         verifier.update(bytes);
         filled += bytes.byteLength;
+        if (probe?.add(bytes.byteLength) === "slow") {
+          handover = true;
+          await reader.cancel().catch(() => {});
+          break;
+        }
         if (filled === buffer.byteLength) {
           writer.write(buffer, filled);
           offset += filled;
@@ -544,7 +617,7 @@ export class RegistryClient {
       offset += filled;
       options.onProgress?.(offset, total);
     }
-    return offset;
+    return { offset, handover };
   }
 }
 
@@ -608,11 +681,71 @@ class RegistryStore implements ContentStore {
   }
 }
 
-async function removeIfExists(path: string): Promise<void> {
+/**
+ * The byte stream of a blob reader that errors (`SIZE_MISMATCH`/`DIGEST_MISMATCH`) unless the bytes
+ * match `descriptor`, marked self-verifying: see {@linkcode RegistryClient.getBlob}.
+ */
+function verifiedBlobStream(reader: BlobReader, descriptor: Descriptor): ReadableStream<Uint8Array> {
+  const verifier = new BlobVerifier(descriptor);
+  let coalesce: ArrayBuffer = new ArrayBuffer(COALESCE_SIZE);
+  const pull = async (controller: ReadableByteStreamController): Promise<void> => {
+    const request = controller.byobRequest;
+    const view = request?.view;
+    if (request !== null && view !== null && view !== undefined) {
+      // the reader's own buffer: read into it, hash, hand it back
+      const { bytes, done } = await reader.read(
+        new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+      );
+      if (done) {
+        verifier.finish();
+        controller.close();
+      } else {
+        verifier.update(bytes);
+      }
+      // after close(), the pending read is answered with the (empty) view on its moved buffer
+      request.respondWithNewView(bytes);
+      return;
+    }
+    // a default reader may hold its chunks: fill our buffer, enqueue a copy
+    let filled = 0;
+    let done = false;
+    while (filled < COALESCE_SIZE) {
+      const r = await reader.read(new Uint8Array(coalesce, filled));
+      coalesce = r.bytes.buffer;
+      if (r.done) {
+        done = true;
+        break;
+      }
+      verifier.update(r.bytes);
+      filled += r.bytes.byteLength;
+    }
+    if (done) verifier.finish();
+    if (filled > 0) controller.enqueue(new Uint8Array(coalesce.slice(0, filled)));
+    if (done) controller.close();
+  };
+  const stream = new ReadableStream({
+    type: "bytes",
+    async pull(controller) {
+      try {
+        await pull(controller);
+      } catch (err) {
+        // the stream errors (never closes cleanly); release the connection too
+        await reader.cancel(err).catch(() => {});
+        throw err;
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  return markSelfVerifying(stream, descriptor);
+}
+
+async function exists(path: string): Promise<boolean> {
   try {
-    await Deno.remove(path);
+    await Deno.lstat(path);
+    return true;
   } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
   }
 }
 

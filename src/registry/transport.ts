@@ -79,6 +79,11 @@ export interface TransportOptions {
   maxRangeDiscard?: number;
   /** Receives one redacted line per HTTP exchange (for `--debug`). */
   onLog?: (line: string) => void;
+  /**
+   * One Tor circuit per connection: requests with a numbered `connection` go through a SOCKS5 proxy
+   * with a random username of their own (default: on with the Tails proxy).
+   */
+  torIsolation?: boolean;
 }
 
 const DEFAULT_USER_AGENT = "dangerzone-image";
@@ -349,6 +354,8 @@ export class Transport {
       bodyLength: req.body instanceof ReadableStream ? req.bodyLength : req.body?.byteLength,
       signal: req.signal,
       userAgent: this.#userAgent,
+      connection: req.connection,
+      onRedirect: req.onRedirect,
     };
   }
 
@@ -365,7 +372,7 @@ export class Transport {
     init: RequestInit,
   ): Promise<Hop> {
     const signal = out.signal;
-    const client = await this.#clients.client(url);
+    const client = await this.#clients.client(url, out.connection);
     const firstContact = url.protocol === "https:" && url.host === apiHost(registry) &&
       !this.#schemes.has(registry) && isLoopback(normalizeRegistry(registry));
     let response: Response;
@@ -388,7 +395,7 @@ export class Transport {
       if (!firstContact || tls?.kind !== "not-tls") throw err;
       const plain = new URL(url);
       plain.protocol = "http:";
-      response = await this.#fetchOnce(plain, await this.#clients.client(plain), out, init);
+      response = await this.#fetchOnce(plain, await this.#clients.client(plain, out.connection), out, init);
       this.#schemes.set(registry, "http");
       this.#log(`${registry} does not speak TLS; using plain HTTP (loopback)`);
       return { response, url: plain };

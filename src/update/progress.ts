@@ -30,7 +30,10 @@ export interface ProgressEvent {
   done: number;
   /** Bytes in the phase. */
   total: number;
-  /** Average bytes per second since the phase started (0 at first). */
+  /**
+   * Average bytes per second since the phase's first update (0 at first). Bytes a resumed download
+   * already had at that update do not count as speed.
+   */
   rate: number;
   /** Estimated seconds left, or null when unknown. */
   eta: number | null;
@@ -87,11 +90,19 @@ export function createProgress(options: ProgressOptions): Progress {
   let total = 0;
   let done = 0;
   let started = 0;
+  // the rate counts from the first update: bytes a resumed download already had are no speed
+  let baseDone: number | undefined;
+  let baseTime = 0;
   let lastWrite = -Infinity;
 
   function event(final: boolean): ProgressEvent {
     const seconds = (now() - started) / 1000;
-    const rate = seconds > 0 ? Math.round(done / seconds) : 0;
+    const sinceBase = (now() - baseTime) / 1000;
+    const rate = baseDone !== undefined && done > baseDone && sinceBase > 0
+      ? Math.round((done - baseDone) / sinceBase)
+      : seconds > 0
+      ? Math.round(done / seconds)
+      : 0;
     const eta = final ? 0 : rate > 0 ? Math.max(0, Math.round((total - done) / rate)) : null;
     return {
       schemaVersion: SCHEMA_VERSION,
@@ -123,11 +134,16 @@ export function createProgress(options: ProgressOptions): Progress {
       total = bytes;
       done = 0;
       started = now();
+      baseDone = undefined;
       emit(false);
     },
     update(bytes) {
       if (phase === undefined) return;
       done = Math.min(bytes, total);
+      if (baseDone === undefined) {
+        baseDone = done;
+        baseTime = now();
+      }
       if (now() - lastWrite >= interval) emit(false);
     },
     end() {

@@ -322,3 +322,59 @@ export function startSilentServer(): SilentServer {
     [Symbol.asyncDispose]: close,
   };
 }
+
+/** How {@linkcode forwardRange} misbehaves in front of a real registry (parallel Range downloads). */
+export type RangeFault =
+  | { kind: "none" }
+  /** Forward without the `Range` header: the registry answers 200 with the whole blob. */
+  | { kind: "rangesIgnored" }
+  /** Answer 206 with the registry's body but a `Content-Range` one byte off. */
+  | { kind: "wrongContentRange" }
+  /** Answer 200 (instead of 206) with the registry's partial body and its `Content-Range`. */
+  | { kind: "okInsteadOfPartial" }
+  /** Send `after` bytes of the range, then cut the connection. */
+  | { kind: "dropMidRange"; after: number };
+
+/**
+ * Forwards a blob request, with its `Range`, to a real registry through `upstream` (e.g.
+ * `RunningRegistry.fetch`) and applies `fault` to the answer.
+ */
+export async function forwardRange(
+  req: Request,
+  upstream: (path: string, init?: RequestInit) => Promise<Response>,
+  fault: RangeFault,
+): Promise<Response> {
+  const url = new URL(req.url);
+  const headers = new Headers();
+  const range = req.headers.get("range");
+  if (range !== null && fault.kind !== "rangesIgnored") headers.set("Range", range);
+  const res = await upstream(url.pathname, { headers, redirect: "manual" });
+  const out = new Headers(res.headers);
+  if (fault.kind === "wrongContentRange") {
+    const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(out.get("content-range") ?? "");
+    if (m) out.set("Content-Range", `bytes ${Number(m[1]) + 1}-${Number(m[2]) + 1}/${m[3]}`);
+  }
+  const status = fault.kind === "okInsteadOfPartial" && res.status === 206 ? 200 : res.status;
+  if (fault.kind !== "dropMidRange" || res.body === null) {
+    return new Response(res.body, { status, headers: out });
+  }
+  const reader = res.body.getReader();
+  let sent = 0;
+  return new Response(
+    new ReadableStream<Uint8Array>({
+      async pull(c) {
+        const r = await reader.read();
+        if (r.done) return c.close();
+        const room = fault.after - sent;
+        if (room <= 0) {
+          await reader.cancel();
+          return c.error(new Error("fault server: dropped mid-range"));
+        }
+        c.enqueue(r.value.subarray(0, room));
+        sent += Math.min(room, r.value.byteLength);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    }),
+    { status, headers: out },
+  );
+}

@@ -328,7 +328,8 @@ async function slowBigImage(sizeMiB: number) {
 
 Deno.test("upgrade: a resumed download sends Range after SIGKILL", async () => {
   await using w = await slowBigImage(48);
-  const { proxy, dataDir, env, args, big } = w;
+  const { proxy, dataDir, env, big } = w;
+  const args = [...w.args, "--connections", "1"]; // one stream: its resume is `bytes=N-` (ranges: parallel_download_test)
   await killWhen(["upgrade", ...args], env, async () => (await partialBytes(dataDir)) > 8 * 1024 * 1024);
   const kept = await partialBytes(dataDir);
   assert.ok(kept > 8 * 1024 * 1024);
