@@ -21,6 +21,7 @@ export {
 } from "./show.ts";
 // Types the public API refers to, re-exported so its documentation is complete.
 export type { HttpClientForOptions } from "../registry/http_client_for.ts";
+export type { HttpClientsOptions } from "../registry/_http_client.ts";
 export { type ExportedRekorKey, rekorKeyPems, type RekorKeySelection, spkiPem } from "./rekor_key_pem.ts";
 export {
   DEFAULT_TUF_URL,
