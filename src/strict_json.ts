@@ -31,6 +31,16 @@ export interface JsonArrayElement {
 
 const MAX_DEPTH = 32;
 
+/** Parses a JSON text, or UTF-8 bytes, strictly (see {@linkcode parseStrictJsonBytes}). */
+export function parseStrictJsonInput(untrusted: string | Uint8Array): unknown {
+  return typeof untrusted === "string" ? parseStrictJson(untrusted) : parseStrictJsonBytes(untrusted);
+}
+
+/** Size of a JSON input as given (characters of text, or bytes), for the size bound checked first. */
+export function jsonInputSize(untrusted: string | Uint8Array): number {
+  return typeof untrusted === "string" ? untrusted.length : untrusted.byteLength;
+}
+
 /** Parses UTF-8 bytes strictly (fatal decoding, a byte order mark is rejected). */
 export function parseStrictJsonBytes(untrusted: Uint8Array): unknown {
   return parseStrictJson(decodeUtf8(untrusted));

@@ -18,7 +18,7 @@ import { TrustedRoot } from "@sigstore/protobuf-specs";
 import { type KeyFinderFunc, toTrustMaterial, type TrustMaterial } from "@sigstore/verify";
 import { DangerzoneError } from "../../errors.ts";
 import { toHex } from "../../oci/digest.ts";
-import { parseStrictJson, parseStrictJsonBytes } from "../../strict_json.ts";
+import { jsonInputSize, parseStrictJsonInput } from "../../strict_json.ts";
 import { formatProblems, isJsonObject, ShapeChecker } from "../formats/_json_shape.ts";
 import { normalizeProtobufJson, TRUSTED_ROOT_MESSAGE } from "../formats/_protobuf_json.ts";
 import { PRODUCTION_TRUSTED_ROOT_JSON } from "./_production_trusted_root.ts";
@@ -118,15 +118,13 @@ export function parseTrustedRoot(
   options: { source?: string } = {},
 ): SigstoreTrustedRoot {
   const source = options.source ?? "trusted root";
-  const size = typeof untrustedJson === "string" ? untrustedJson.length : untrustedJson.byteLength;
+  const size = jsonInputSize(untrustedJson);
   if (size > MAX_TRUSTED_ROOT_BYTES) {
     throw invalid(source, `larger than ${MAX_TRUSTED_ROOT_BYTES} bytes`);
   }
   let untrusted: unknown;
   try {
-    untrusted = typeof untrustedJson === "string"
-      ? parseStrictJson(untrustedJson)
-      : parseStrictJsonBytes(untrustedJson);
+    untrusted = parseStrictJsonInput(untrustedJson);
   } catch (err) {
     throw invalid(source, `not valid JSON (${err instanceof Error ? err.message : String(err)})`, err);
   }

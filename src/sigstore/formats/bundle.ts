@@ -13,7 +13,7 @@
  */
 import { type Bundle, bundleFromJSON } from "@sigstore/bundle";
 import { DangerzoneError } from "../../errors.ts";
-import { parseStrictJson, parseStrictJsonBytes } from "../../strict_json.ts";
+import { jsonInputSize, parseStrictJsonInput } from "../../strict_json.ts";
 import { formatProblems, isJsonObject, type JsonObject, ShapeChecker } from "./_json_shape.ts";
 import { BUNDLE_MESSAGE, normalizeProtobufJson } from "./_protobuf_json.ts";
 
@@ -45,7 +45,7 @@ export type { Bundle };
  * ```
  */
 export function parseBundle(untrustedJson: string | Uint8Array): Bundle {
-  const size = typeof untrustedJson === "string" ? untrustedJson.length : untrustedJson.byteLength;
+  const size = jsonInputSize(untrustedJson);
   if (size > MAX_BUNDLE_BYTES) {
     throw new DangerzoneError("BUNDLE_INVALID", `Sigstore bundle is larger than ${MAX_BUNDLE_BYTES} bytes`, {
       hint: "this is not a Sigstore bundle",
@@ -53,9 +53,7 @@ export function parseBundle(untrustedJson: string | Uint8Array): Bundle {
   }
   let untrusted: unknown;
   try {
-    untrusted = typeof untrustedJson === "string"
-      ? parseStrictJson(untrustedJson)
-      : parseStrictJsonBytes(untrustedJson);
+    untrusted = parseStrictJsonInput(untrustedJson);
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     throw new DangerzoneError("BUNDLE_INVALID", `Sigstore bundle is not valid JSON (${why})`, {
