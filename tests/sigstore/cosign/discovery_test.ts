@@ -122,14 +122,20 @@ function client(): RegistryClient {
   return new RegistryClient({ env: {}, osReleasePath: "/nonexistent", retry: { attempts: 1 } });
 }
 
-Deno.test("discoverSignatures() finds cosign and bundle referrers through the OCI 1.1 referrers API", async () => {
-  await using sr = await startSignedRegistry("plain"); // only for its keys and the verification context
+/** An image in fresh content, served with the referrers API (`referrers`: by subject); dispose `api`. */
+function servedImage(text: string) {
   const c = new Content();
-  const image = imageManifest(c, "app v1");
+  const image = imageManifest(c, text);
   const digest = parseDigest(String(image.digest));
   const referrers = new Map<string, Record<string, unknown>[]>();
-  await using api = serve(c, referrers);
-  const reference = `${api.host}/test/app`;
+  const api = serve(c, referrers);
+  return { c, image, digest, referrers, api, reference: `${api.host}/test/app` };
+}
+
+Deno.test("discoverSignatures() finds cosign and bundle referrers through the OCI 1.1 referrers API", async () => {
+  await using sr = await startSignedRegistry("plain"); // only for its keys and the verification context
+  const { c, image, digest, referrers, api, reference } = servedImage("app v1");
+  await using _api = api;
   const signed = signImage({ digest, reference, publisher: sr.publisher, rekor: sr.rekor, logIndex: 9 });
   const sigLayer = c.blob(signed.payload, SIMPLE_SIGNING, {
     "dev.cosignproject.cosign/signature": signed.signatureB64,
@@ -189,12 +195,8 @@ Deno.test("discoverSignatures() finds cosign and bundle referrers through the OC
 
 Deno.test("the verification path reads the .sig tag, the referrers list and each selected manifest and blob once", async () => {
   await using sr = await startSignedRegistry("plain"); // only for its keys and the verification context
-  const c = new Content();
-  const image = imageManifest(c, "app counted");
-  const digest = parseDigest(String(image.digest));
-  const referrers = new Map<string, Record<string, unknown>[]>();
-  await using api = serve(c, referrers);
-  const reference = `${api.host}/test/app`;
+  const { c, image, digest, referrers, api, reference } = servedImage("app counted");
+  await using _api = api;
   const signedLayer = (logIndex: number) => {
     const s = signImage({ digest, reference, publisher: sr.publisher, rekor: sr.rekor, logIndex });
     return c.blob(s.payload, SIMPLE_SIGNING, {
