@@ -32,7 +32,7 @@ import {
   type VerifiedImageSignature,
   verifyCosignSignatures,
 } from "../sigstore/cosign/policy.ts";
-import { isBundleMediaType } from "../sigstore/cosign/signature_artifacts.ts";
+import { isBundleMediaType } from "../registry/signature_artifacts.ts";
 import { enforceReference } from "./_reference_policy.ts";
 import type { UpdateContext } from "./context.ts";
 import { verifyDiscoveredBundle } from "./verify_remote.ts";

@@ -22,7 +22,7 @@ import {
   type VerifiedImageSignature,
   verifiedLogPositions,
 } from "../sigstore/cosign/policy.ts";
-import type { SignatureArtifact } from "../sigstore/cosign/signature_artifacts.ts";
+import type { SignatureArtifact } from "../registry/signature_artifacts.ts";
 import { checkRollback, type LogState, type LogStateEntry, LogStateStore } from "../store/log_state.ts";
 import { type DestinationStats, registryDestination } from "./_mirror_destination.ts";
 import { legacyLogIdOf, type UpdateContext } from "./context.ts";

@@ -28,7 +28,11 @@ import type { Descriptor } from "../oci/descriptor.ts";
 import { mapStreamErrors } from "../oci/map_stream_errors.ts";
 import { parseManifest } from "../oci/manifest.ts";
 import { formatPlatform } from "../oci/platform.ts";
-import { listSignatureArtifacts, type SignatureArtifact } from "../sigstore/cosign/signature_artifacts.ts";
+import {
+  legacyArtifactTag,
+  listSignatureArtifacts,
+  type SignatureArtifact,
+} from "../registry/signature_artifacts.ts";
 import { checkRollback, LogStateStore } from "../store/log_state.ts";
 import { withStoreLock } from "../store/lock.ts";
 import {
@@ -189,11 +193,10 @@ function archiveStore(layout: ContentStore, toArchiveError: (err: unknown) => un
 async function archiveArtifacts(opened: OpenedArchive): Promise<SignatureArtifact[]> {
   const { index, layout } = opened;
   const subject = index.image.digest;
-  const hex = subject.slice("sha256:".length);
   const out: SignatureArtifact[] = [];
   const forms = [
-    ["legacy-signature", index.signatures, `sha256-${hex}.sig`],
-    ["legacy-attestation", index.attestations, `sha256-${hex}.att`],
+    ["legacy-signature", index.signatures, legacyArtifactTag(subject, "sig")],
+    ["legacy-attestation", index.attestations, legacyArtifactTag(subject, "att")],
     ["referrer", index.referrers, undefined],
   ] as const;
   for (const [kind, entries, tag] of forms) {
@@ -207,7 +210,8 @@ async function archiveArtifacts(opened: OpenedArchive): Promise<SignatureArtifac
           `the archive's ${kind} ${entry.digest} is not a manifest`,
         );
       }
-      out.push({ kind, subject, tag, descriptor, raw, blobs: [parsed.config, ...parsed.layers] });
+      const blobs = [parsed.config, ...parsed.layers];
+      out.push({ kind, subject, tag, descriptor, raw, manifest: parsed, blobs });
     }
   }
   return out;

@@ -22,13 +22,13 @@
  */
 import { dirname } from "node:path";
 import { copyImage, type CopyPlan } from "../copy.ts";
-import { DangerzoneError, isDangerzoneError } from "../errors.ts";
+import { DangerzoneError } from "../errors.ts";
 import { CosignKind, type CosignKindValue } from "../layout/archive_index.ts";
 import { OciArchiveWriter } from "../layout/tar_writer.ts";
 import type { ContentStore } from "../oci/content_store.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import { type Digest, digestHex } from "../oci/digest.ts";
-import { parseManifest, type RawManifest } from "../oci/manifest.ts";
+import { parseManifest } from "../oci/manifest.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { formatPlatform, selectPlatform } from "../oci/platform.ts";
 import type { Reference } from "../oci/reference.ts";
@@ -38,7 +38,7 @@ import {
   isBundleMediaType,
   listSignatureArtifacts,
   type SignatureArtifact,
-} from "../sigstore/cosign/signature_artifacts.ts";
+} from "../registry/signature_artifacts.ts";
 import { type ArchiveSignatures, verifySignatureManifests } from "./_archive_signatures.ts";
 import type { UpdateContext } from "./context.ts";
 import { checkDiskSpace, type DiskSpaceOptions } from "./disk_space.ts";
@@ -149,11 +149,8 @@ export async function prepareArchive(
     digest: image.digest,
     signatures: signatures.verdict.verified.length,
   });
-  const attestations = await fetchOptionalManifest(
-    ctx,
-    ref.withTag(`sha256-${digestHex(image.digest)}.att`),
-    read,
-  );
+  // The `.att` tag was listed with the signatures (one listing): carried byte-for-byte.
+  const attestations = signatures.attestation;
 
   const store = ctx.registry.store(ref);
   const writer = await OciArchiveWriter.create(options.output);
@@ -197,12 +194,8 @@ export async function prepareArchive(
     }
 
     // Attestations (verified by attest-provenance, not here): carried byte-for-byte.
-    if (attestations !== null) {
-      const att = parseManifest(attestations.raw, attestations.descriptor.mediaType);
-      if (att.kind !== "manifest") {
-        throw new DangerzoneError("MANIFEST_INVALID", "the attestation tag holds an index, not a manifest");
-      }
-      for (const b of [att.config, ...att.layers]) await writer.putBlob(b, await blobStream(store, b, read));
+    if (attestations !== undefined) {
+      for (const b of attestations.blobs) await writer.putBlob(b, await blobStream(store, b, read));
       await writer.putManifest(attestations.descriptor, attestations.raw);
       entries.push(annotated(attestations.descriptor, CosignKind.ATTESTATIONS));
     }
@@ -227,7 +220,7 @@ export async function prepareArchive(
     rootDigest: root.descriptor.digest,
     platformDigest,
     signatures: signatures.verdict.verified.length,
-    attestations: attestations === null ? 0 : 1,
+    attestations: attestations === undefined ? 0 : 1,
     positions: verifiedLogPositions(signatures.verdict.verified),
     imageBytes,
     archiveBytes,
@@ -240,6 +233,8 @@ interface FetchedSignatures {
   blobs: Map<Digest, Uint8Array>;
   /** The bundle referrers, with the descriptors the registry listed them with. */
   referrers: SignatureArtifact[];
+  /** The `.att` tag's manifest (verified by attest-provenance, not here), if there is one. */
+  attestation: SignatureArtifact | undefined;
 }
 
 /**
@@ -282,21 +277,8 @@ async function fetchSignatures(
     digest,
     expectedReference,
   });
-  return { verdict, blobs, referrers };
-}
-
-async function fetchOptionalManifest(
-  ctx: UpdateContext,
-  ref: Reference,
-  read: { signal?: AbortSignal },
-): Promise<RawManifest | null> {
-  try {
-    // The client caps the size and computes the digest from the bytes received.
-    return await ctx.registry.getManifest(ref, read);
-  } catch (err) {
-    if (isDangerzoneError(err, "REGISTRY_NOT_FOUND")) return null;
-    throw err;
-  }
+  const attestation = artifacts.find((a) => a.kind === "legacy-attestation");
+  return { verdict, blobs, referrers, attestation };
 }
 
 /** Verifies the remote image without the rollback rule (it belongs to the machine that loads the archive). */

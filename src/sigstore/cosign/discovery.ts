@@ -7,8 +7,11 @@
  * 2. the OCI 1.1 referrers API, and
  * 3. the referrers tag schema (`sha256-<hex>` index) where cosign v3 stores Sigstore bundles (a DSSE
  *    envelope over an in-toto statement with predicate type `https://sigstore.dev/cosign/sign/v1`) and
- *    where cosign's OCI 1.1 mode stores simple-signing manifests. Both are reached through
- *    `RegistryClient.referrers` (API first, tag schema when the registry lacks the API).
+ *    where cosign's OCI 1.1 mode stores simple-signing manifests.
+ *
+ * The listing is {@linkcode listArtifactsOf} (`registry/signature_artifacts.ts`), the one the mirror and
+ * archives copy from: it owns the tag names, referrers API versus tag schema, the subject rule and the
+ * bound; this module only chooses which listed referrers are worth a fetch and reads their layers.
  *
  * Nothing here is trusted: the result only says what the registry offered, bounded (at most
  * {@linkcode MAX_SIGNATURES} signatures, payloads of at most 64 KiB, manifests of at most 4 MiB, every blob
@@ -17,12 +20,13 @@
  *
  * @module
  */
-import { DangerzoneError, isDangerzoneError } from "../../errors.ts";
+import { DangerzoneError } from "../../errors.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
 import { type Digest, digestHex } from "../../oci/digest.ts";
-import { type ImageManifest, parseManifest } from "../../oci/manifest.ts";
+import type { ImageManifest } from "../../oci/manifest.ts";
 import type { Reference } from "../../oci/reference.ts";
 import type { RegistryClient } from "../../registry/client.ts";
+import { isBundleMediaType, listArtifactsOf } from "../../registry/signature_artifacts.ts";
 import { MAX_BUNDLE_BYTES } from "../formats/bundle.ts";
 import {
   MAX_PAYLOAD_BYTES,
@@ -49,8 +53,6 @@ const BUNDLE_LAYER_TYPES: readonly string[] = [
   "application/vnd.dev.sigstore.bundle+json;version=0.2",
   "application/vnd.dev.sigstore.bundle+json;version=0.1",
 ];
-/** Most referrers looked at (each costs a manifest fetch). */
-const MAX_REFERRERS = 1000;
 
 /** Where a signature was found. */
 export type SignatureSource = "legacy-tag" | "referrer";
@@ -143,68 +145,28 @@ export async function discoverSignatures(
   const repo = ref.withDigest(digest);
   const found = new Collector(limit);
 
-  // 1. The legacy `.sig` tag.
-  let legacyTagFound = false;
-  const legacy = await optionalManifest(client, ref.withTag(`sha256-${digestHex(digest)}.sig`), read);
-  if (legacy !== null) {
-    legacyTagFound = true;
-    let manifest: ReturnType<typeof parseManifest> | undefined;
-    try {
-      manifest = parseManifest(legacy);
-    } catch (err) {
-      // An unreadable `.sig` manifest is that signature's failure; referrers may still hold valid ones.
-      if (!isDangerzoneError(err, "MANIFEST_INVALID")) throw err;
-      found.reject(
-        "legacy-tag",
-        "cosign",
-        new DangerzoneError("SIGNATURE_INVALID", `the signature tag: ${err.message}`, { cause: err }),
-      );
-    }
-    if (manifest?.kind === "index") {
-      found.reject(
-        "legacy-tag",
-        "cosign",
-        new DangerzoneError(
-          "SIGNATURE_INVALID",
-          `rule 7 (bounded input): the signature tag of ${digest.slice(0, 19)}… is an index, not a manifest`,
-        ),
-      );
-    } else if (manifest !== undefined) {
-      await collectSimpleSigning(client, repo, manifest, "legacy-tag", found, read);
-    }
-  }
-
-  // 2 and 3. Referrers: the API, else the referrers tag schema.
-  let referrers: Descriptor[] = [];
-  try {
-    referrers = await client.referrers(repo, digest, read);
-  } catch (err) {
-    if (!isDangerzoneError(err, "REGISTRY_NOT_FOUND")) throw err;
-  }
-  if (referrers.length > MAX_REFERRERS) {
-    throw new DangerzoneError(
-      "SIGNATURE_INVALID",
-      `rule 7 (bounded input): ${digest.slice(0, 19)}… has ${referrers.length} referrers; at most ` +
-        `${MAX_REFERRERS} are looked at`,
+  // The legacy `.sig` tag, then the referrers (API, else the tag schema): one listing for every consumer.
+  const listing = await listArtifactsOf(client, ref, digest, {
+    ...read,
+    sources: ["sig", "referrers"],
+    fetchReferrer: mayBeSignature,
+  });
+  for (const u of listing.unreadable) {
+    // An unusable `.sig` manifest is that signature's failure; referrers may still hold valid ones.
+    found.reject(
+      "legacy-tag",
+      "cosign",
+      new DangerzoneError("SIGNATURE_INVALID", `rule 7 (bounded input): ${u.error.message}`, {
+        cause: u.error,
+      }),
     );
   }
-  const seen = new Set<string>();
-  for (const d of referrers) {
-    if (seen.has(d.digest) || !mayBeSignature(d)) continue;
-    seen.add(d.digest);
-    const raw = await client.getManifest(repo.withDigest(d.digest), read);
-    let manifest;
-    try {
-      manifest = parseManifest(raw.raw);
-    } catch (err) {
-      if (isDangerzoneError(err, "MANIFEST_INVALID")) continue; // not something we can read: not ours
-      throw err;
+  for (const a of listing.artifacts) {
+    const source: SignatureSource = a.kind === "referrer" ? "referrer" : "legacy-tag";
+    await collectSimpleSigning(client, repo, a.manifest, source, found, read);
+    if (a.kind === "referrer") {
+      await collectBundles(client, repo, a.manifest, a.descriptor.digest, found, read);
     }
-    if (manifest.kind !== "manifest") continue;
-    // A referrer must name this image as its subject; the registry's listing alone does not count.
-    if (manifest.subject === undefined || manifest.subject.digest !== digest) continue;
-    await collectSimpleSigning(client, repo, manifest, "referrer", found, read);
-    await collectBundles(client, repo, manifest, raw.descriptor.digest, found, read);
   }
 
   const total = found.next;
@@ -224,8 +186,9 @@ export async function discoverSignatures(
     cosign: found.cosign,
     bundles: found.bundles,
     rejected: found.rejected,
-    legacyTagFound,
-    referrerCount: referrers.length,
+    legacyTagFound: listing.artifacts.some((a) => a.kind === "legacy-signature") ||
+      listing.unreadable.length > 0,
+    referrerCount: listing.listedReferrers,
     total,
   };
 }
@@ -267,8 +230,7 @@ function mayBeSignature(d: Descriptor): boolean {
   if (predicate !== undefined && predicate !== COSIGN_SIGN_PREDICATE_TYPE) return false;
   const type = d.artifactType;
   if (type === undefined) return true;
-  return type === COSIGN_SIGNATURE_ARTIFACT_TYPE || BUNDLE_LAYER_TYPES.includes(type) ||
-    type.startsWith("application/vnd.dev.sigstore.bundle");
+  return type === COSIGN_SIGNATURE_ARTIFACT_TYPE || isBundleMediaType(type);
 }
 
 async function collectSimpleSigning(
@@ -354,19 +316,6 @@ async function readBlob(
 ): Promise<Uint8Array> {
   const stream = await client.getBlob(repo, descriptor, read);
   return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-async function optionalManifest(
-  client: RegistryClient,
-  ref: Reference,
-  read: { signal?: AbortSignal },
-): Promise<Uint8Array | null> {
-  try {
-    return (await client.getManifest(ref, read)).raw;
-  } catch (err) {
-    if (isDangerzoneError(err, "REGISTRY_NOT_FOUND")) return null;
-    throw err;
-  }
 }
 
 // Types the public API refers to, re-exported so its documentation is complete.

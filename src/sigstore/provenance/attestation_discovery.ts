@@ -6,7 +6,9 @@
  *   annotations;
  * - Sigstore bundles (`application/vnd.dev.sigstore.bundle…`) in manifests that refer to the image,
  *   found through the OCI referrers API or, where the registry lacks it, the referrers tag schema
- *   (`sha256-<hex>`): GitHub's build attestations and cosign v3;
+ *   (`sha256-<hex>`): GitHub's build attestations and cosign v3. Both are listed by
+ *   `registry/signature_artifacts.ts`, the listing verification and the mirror share: a referrer counts
+ *   only when its own manifest names the image as its subject;
  * - in a `cosign save` layout (`oci:DIR`): the `index.json` entries annotated
  *   `kind: dev.cosignproject.cosign/atts` (or `dangerzone.json` of a prepare-archive archive), and
  *   entries whose artifact type is a Sigstore bundle. Only the image's manifest digest and the
@@ -23,12 +25,13 @@
  */
 import { DangerzoneError, isDangerzoneError } from "../../errors.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
-import { type Digest, digestHex } from "../../oci/digest.ts";
-import { type ImageIndex, type Manifest, parseManifest } from "../../oci/manifest.ts";
+import type { Digest } from "../../oci/digest.ts";
+import { type ImageIndex, type ImageManifest, type Manifest, parseManifest } from "../../oci/manifest.ts";
 import { isIndexMediaType, isManifestMediaType } from "../../oci/media_types.ts";
 import type { Reference } from "../../oci/reference.ts";
 import { OciLayoutDir, REF_NAME_ANNOTATION } from "../../layout/dir.ts";
 import type { RegistryClient } from "../../registry/client.ts";
+import { isBundleMediaType, legacyArtifactTag, listArtifactsOf } from "../../registry/signature_artifacts.ts";
 import { MAX_BUNDLE_BYTES } from "../formats/bundle.ts";
 import { MAX_ATTESTATION_BYTES } from "./cosign_attestation.ts";
 import type { UntrustedAttestation } from "./provenance.ts";
@@ -72,9 +75,7 @@ export const COSIGN_KIND = {
 } as const;
 
 const DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json";
-const BUNDLE_MEDIA_PREFIX = "application/vnd.dev.sigstore.bundle";
 const DEFAULT_MAX_ATTESTATIONS = 64;
-const MAX_REFERRERS = 256;
 
 /**
  * Finds the attestations of the image at `location`.
@@ -107,9 +108,14 @@ class Collector {
       await read();
     } catch (err) {
       if (!isDangerzoneError(err, "ATTESTATION_INVALID")) throw err;
-      log?.(`rejected: ${err.message}`);
-      this.rejected.push(err);
+      this.reject(err, log);
     }
+  }
+
+  /** Records one attestation's own failure; the others are still judged. */
+  reject(err: DangerzoneError, log: ((line: string) => void) | undefined): void {
+    log?.(`rejected: ${err.message}`);
+    this.rejected.push(err);
   }
 
   /** The attestations found; when none is usable but some were refused, the first refusal. */
@@ -141,32 +147,23 @@ async function fromRegistry(
   const imageDigest = image.descriptor.digest;
   const readBlob: BlobReader = (desc) => collect(client.getBlob(ref, desc), desc);
 
-  // The legacy cosign tag.
-  const attTag = `sha256-${digestHex(imageDigest)}.att`;
-  try {
-    const att = await client.getManifest(ref.withTag(attTag));
-    log?.(`found ${ref.name()}:${attTag} (${att.descriptor.digest})`);
-    await collector.judgeAlone(
-      () => fromManifest(att.raw, `${ref.name()}:${attTag}`, readBlob, collector),
-      log,
-    );
-  } catch (err) {
-    if (!isDangerzoneError(err, "REGISTRY_NOT_FOUND")) throw err;
-    log?.(`no ${attTag} tag`);
+  // The legacy `.att` tag, then the referrers (API, else the tag schema): the listing every consumer
+  // of signature artifacts shares; only bundle referrers are worth a fetch here.
+  const listing = await listArtifactsOf(client, ref, imageDigest, {
+    sources: ["att", "referrers"],
+    fetchReferrer: isBundleReferrer,
+  });
+  if (listing.unreadable.length === 0 && !listing.artifacts.some((a) => a.kind === "legacy-attestation")) {
+    log?.(`no ${legacyArtifactTag(imageDigest, "att")} tag`);
   }
-
-  // Referrers (API, or the referrers tag schema).
-  const referrers = await client.referrers(ref, imageDigest);
-  if (referrers.length > MAX_REFERRERS) {
-    throw new DangerzoneError("SIZE_LIMIT_EXCEEDED", `the image has more than ${MAX_REFERRERS} referrers`);
+  for (const u of listing.unreadable) {
+    collector.reject(new DangerzoneError("ATTESTATION_INVALID", u.error.message, { cause: u.error }), log);
   }
-  for (const desc of referrers.filter(isBundleReferrer)) {
-    const m = await client.getManifest(ref.withDigest(desc.digest));
-    log?.(`found referrer ${desc.digest} (${desc.artifactType ?? desc.mediaType})`);
-    await collector.judgeAlone(
-      () => fromManifest(m.raw, `${ref.name()}@${desc.digest}`, readBlob, collector),
-      log,
-    );
+  for (const i of listing.ignored) log?.(`ignored referrer ${i.descriptor.digest}: ${i.reason}`);
+  for (const a of listing.artifacts) {
+    const source = a.tag === undefined ? `${ref.name()}@${a.descriptor.digest}` : `${ref.name()}:${a.tag}`;
+    log?.(`found ${source} (${a.descriptor.artifactType ?? a.descriptor.mediaType})`);
+    await collector.judgeAlone(() => fromManifest(a.manifest, source, readBlob, collector), log);
   }
 
   return {
@@ -215,7 +212,10 @@ async function fromLayout(
       }
       log?.(`found attestations ${source}`);
       const raw = await dir.getManifest(desc);
-      await collector.judgeAlone(() => fromManifest(raw, source, readBlob, collector), log);
+      await collector.judgeAlone(
+        () => fromManifest(attestationManifest(raw, source), source, readBlob, collector),
+        log,
+      );
     }
   }
   return {
@@ -240,16 +240,11 @@ async function fullIndex(dir: OciLayoutDir): Promise<ImageIndex> {
 }
 
 function isBundleReferrer(desc: Descriptor): boolean {
-  return desc.artifactType?.startsWith(BUNDLE_MEDIA_PREFIX) === true;
+  return desc.artifactType !== undefined && isBundleMediaType(desc.artifactType);
 }
 
-/** The attestation layers of one manifest: DSSE envelopes (legacy cosign) and Sigstore bundles. */
-async function fromManifest(
-  raw: Uint8Array,
-  source: string,
-  readBlob: BlobReader,
-  collector: Collector,
-): Promise<void> {
+/** An attestation manifest of a layout; malformed or an index is that attestation's failure. */
+function attestationManifest(raw: Uint8Array, source: string): ImageManifest {
   let manifest: Manifest;
   try {
     manifest = parseManifest(raw);
@@ -261,9 +256,19 @@ async function fromManifest(
   if (manifest.kind !== "manifest") {
     throw new DangerzoneError("ATTESTATION_INVALID", `the attestation manifest ${source} is an index`);
   }
+  return manifest;
+}
+
+/** The attestation layers of one manifest: DSSE envelopes (legacy cosign) and Sigstore bundles. */
+async function fromManifest(
+  manifest: ImageManifest,
+  source: string,
+  readBlob: BlobReader,
+  collector: Collector,
+): Promise<void> {
   for (const layer of manifest.layers) {
     const isDsse = layer.mediaType === DSSE_MEDIA_TYPE;
-    const isBundle = layer.mediaType.startsWith(BUNDLE_MEDIA_PREFIX);
+    const isBundle = isBundleMediaType(layer.mediaType);
     if (!isDsse && !isBundle) continue;
     const limit = isDsse ? MAX_ATTESTATION_BYTES : MAX_BUNDLE_BYTES;
     if (layer.size > limit) {

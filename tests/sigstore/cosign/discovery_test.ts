@@ -122,14 +122,20 @@ function client(): RegistryClient {
   return new RegistryClient({ env: {}, osReleasePath: "/nonexistent", retry: { attempts: 1 } });
 }
 
-Deno.test("discoverSignatures() finds cosign and bundle referrers through the OCI 1.1 referrers API", async () => {
-  await using sr = await startSignedRegistry("plain"); // only for its keys and the verification context
+/** An image in fresh content, served with the referrers API (`referrers`: by subject); dispose `api`. */
+function servedImage(text: string) {
   const c = new Content();
-  const image = imageManifest(c, "app v1");
+  const image = imageManifest(c, text);
   const digest = parseDigest(String(image.digest));
   const referrers = new Map<string, Record<string, unknown>[]>();
-  await using api = serve(c, referrers);
-  const reference = `${api.host}/test/app`;
+  const api = serve(c, referrers);
+  return { c, image, digest, referrers, api, reference: `${api.host}/test/app` };
+}
+
+Deno.test("discoverSignatures() finds cosign and bundle referrers through the OCI 1.1 referrers API", async () => {
+  await using sr = await startSignedRegistry("plain"); // only for its keys and the verification context
+  const { c, image, digest, referrers, api, reference } = servedImage("app v1");
+  await using _api = api;
   const signed = signImage({ digest, reference, publisher: sr.publisher, rekor: sr.rekor, logIndex: 9 });
   const sigLayer = c.blob(signed.payload, SIMPLE_SIGNING, {
     "dev.cosignproject.cosign/signature": signed.signatureB64,
@@ -185,6 +191,59 @@ Deno.test("discoverSignatures() finds cosign and bundle referrers through the OC
   const bundleReport = remote.reports.find((r) => r.kind === "bundle");
   assert.equal(bundleReport?.verdict, "rejected");
   assert.equal(bundleReport?.error?.code, "BUNDLE_INVALID");
+});
+
+Deno.test("the verification path reads the .sig tag, the referrers list and each selected manifest and blob once", async () => {
+  await using sr = await startSignedRegistry("plain"); // only for its keys and the verification context
+  const { c, image, digest, referrers, api, reference } = servedImage("app counted");
+  await using _api = api;
+  const signedLayer = (logIndex: number) => {
+    const s = signImage({ digest, reference, publisher: sr.publisher, rekor: sr.rekor, logIndex });
+    return c.blob(s.payload, SIMPLE_SIGNING, {
+      "dev.cosignproject.cosign/signature": s.signatureB64,
+      "dev.sigstore.cosign/bundle": JSON.stringify(s.bundle),
+    });
+  };
+  const legacyLayer = signedLayer(1);
+  const sigTag = `sha256-${digest.slice(7)}.sig`;
+  c.manifest({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: c.blob(EMPTY_CONFIG, "x/y"),
+    layers: [legacyLayer],
+  }, sigTag);
+  const referrerLayer = signedLayer(2);
+  const bundleLayer = c.blob(enc.encode(`{"mediaType":"${BUNDLE_TYPE}"}`), BUNDLE_TYPE);
+  const sigReferrer = c.referrer(image, "application/vnd.dev.cosign.artifact.sig.v1+json", [referrerLayer]);
+  const bundleReferrer = c.referrer(image, BUNDLE_TYPE, [bundleLayer]);
+  const sbom = {
+    mediaType: OCI_MANIFEST,
+    digest: `sha256:${"e".repeat(64)}`,
+    size: 10,
+    artifactType: "application/spdx+json",
+  };
+  referrers.set(digest, [sigReferrer, bundleReferrer, sbom]);
+
+  using cl = client();
+  using ctx = await sr.context(`${reference}:latest`, sr.dir, { registry: cl });
+  const remote = await verifyRemoteImage(ctx);
+  assert.equal(remote.verified.length, 2);
+  // The image, the .sig tag, the referrers list, the two signature referrers and the three layers:
+  // each once; the SBOM (skipped by its listing entry) and the configs never.
+  const paths = api.requests.map((r) => new URL(r.url).pathname.replace("/v2/test/app/", ""));
+  assert.deepEqual(
+    paths.sort(),
+    [
+      "manifests/latest",
+      `manifests/${sigTag}`,
+      `referrers/${digest}`,
+      `manifests/${sigReferrer.digest}`,
+      `manifests/${bundleReferrer.digest}`,
+      `blobs/${legacyLayer.digest}`,
+      `blobs/${referrerLayer.digest}`,
+      `blobs/${bundleLayer.digest}`,
+    ].sort(),
+  );
 });
 
 Deno.test("discoverSignatures() reads the legacy .sig tag and the referrers tag schema on the real registry", async () => {
