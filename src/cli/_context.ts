@@ -36,10 +36,12 @@ export interface CliUpdateContext extends UpdateContext, Disposable {}
  * ```
  */
 export async function buildUpdateContext(options: CommonOptions, out: Output): Promise<CliUpdateContext> {
-  const local = await buildLocalContext(options, out);
+  const { bundleTrustedRoot, ...local } = await buildLocalContext(options, out);
+  const trustedRoot = await bundleTrustedRoot();
   const registry = await registryClientFrom(options, out);
   return {
     ...local,
+    trustedRoot,
     registry,
     [Symbol.dispose](): void {
       registry.close();
@@ -47,8 +49,16 @@ export async function buildUpdateContext(options: CommonOptions, out: Output): P
   };
 }
 
-/** An update context without a registry client, for commands that only read local state. */
-export type LocalContext = Omit<UpdateContext, "registry">;
+/**
+ * An update context without a registry client, for commands that only read local state. The bundles'
+ * trusted root is built only when asked for (`bundleTrustedRoot()`): parsing the embedded root and
+ * checking its certificate chains costs more than the rest of `verify-local`, which needs it only when
+ * cosign v3 bundles are stored.
+ */
+export type LocalContext = Omit<UpdateContext, "registry" | "trustedRoot"> & {
+  /** The bundles' trusted root, built on first call; undefined = the production root. */
+  bundleTrustedRoot(): Promise<SigstoreTrustedRoot | undefined>;
+};
 
 /**
  * Builds everything of the context but the registry client: the trust material, the data directory and
@@ -74,8 +84,6 @@ export async function buildLocalContext(
   const dataDir = resolveDataDir({ dataDir: options.dataDir });
   const trust = await trustFrom(options);
   const rekorKeys = trust.rekorKeys;
-  // The embedded root is left to the bundle verifier, which loads it only when a bundle needs it.
-  const trustedRoot = trust.trustedRootRule === "default" ? undefined : await trust.trustedRoot();
   let runtime: Promise<ContainerRuntime> | undefined;
   out.debugLine(
     `image ${image.format()}; key sha256:${publicKey.fileSha256 ?? publicKey.spkiSha256}; ` +
@@ -85,7 +93,9 @@ export async function buildLocalContext(
     image,
     publicKey,
     rekorKeys,
-    trustedRoot,
+    // The embedded root is left to the bundle verifier, which loads it only when a bundle needs it.
+    bundleTrustedRoot: () =>
+      trust.trustedRootRule === "default" ? Promise.resolve(undefined) : trust.trustedRoot(),
     identity: options.identity,
     dataDir,
     runtime(): Promise<ContainerRuntime> {

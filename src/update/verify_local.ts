@@ -13,6 +13,7 @@ import type { Digest } from "../oci/digest.ts";
 import { parseReference } from "../oci/reference.ts";
 import type { RuntimeName } from "../runtime/runtime.ts";
 import type { UntrustedBundleEntry } from "../sigstore/cosign/bundle_signature.ts";
+import type { SigstoreTrustedRoot } from "../sigstore/crypto/trusted_root.ts";
 import { parseSignatureList, type UntrustedSignatureEntry } from "../sigstore/cosign/cosign_signature.ts";
 import {
   requireVerified,
@@ -25,12 +26,17 @@ import { signatureStoreOf, type UpdateContext } from "./context.ts";
 
 /**
  * What {@linkcode verifyLocalImage} needs of an {@linkcode UpdateContext}: no registry client (the
- * command reads only the runtime and the signature store).
+ * command reads only the runtime and the signature store). The bundles' trusted root is either the
+ * context's `trustedRoot` or, when given, `bundleTrustedRoot()`, called only when bundles are stored.
  */
-export type VerifyLocalContext = Pick<
-  UpdateContext,
-  "image" | "publicKey" | "rekorKeys" | "trustedRoot" | "identity" | "dataDir" | "runtime"
->;
+export type VerifyLocalContext =
+  & Pick<UpdateContext, "image" | "publicKey" | "rekorKeys" | "identity" | "dataDir" | "runtime">
+  & {
+    /** The bundles' trusted root (undefined = the production root). */
+    readonly trustedRoot?: SigstoreTrustedRoot | undefined;
+    /** Builds the bundles' trusted root on demand; takes precedence over `trustedRoot`. */
+    bundleTrustedRoot?(): Promise<SigstoreTrustedRoot | undefined>;
+  };
 
 /** Options of {@linkcode verifyLocalImage}. */
 export interface VerifyLocalOptions {
@@ -166,15 +172,12 @@ async function verifyStoredBundles(
   expected: { digest: Digest; expectedReference: string },
 ): Promise<BundleResult[]> {
   const { verifyCosignBundleSignature } = await import("../sigstore/cosign/bundle_signature.ts");
+  const trustedRoot = ctx.bundleTrustedRoot === undefined ? ctx.trustedRoot : await ctx.bundleTrustedRoot();
   return entries.map((entry) => {
     try {
-      const v = verifyCosignBundleSignature(
-        entry,
-        { publicKey: ctx.publicKey, trustedRoot: ctx.trustedRoot },
-        {
-          digest: expected.digest,
-        },
-      );
+      const v = verifyCosignBundleSignature(entry, { publicKey: ctx.publicKey, trustedRoot }, {
+        digest: expected.digest,
+      });
       if (
         v.dockerReference !== null && normaliseRepository(v.dockerReference) !== expected.expectedReference
       ) {
