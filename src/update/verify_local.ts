@@ -11,7 +11,7 @@
 import { DangerzoneError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
 import { parseReference } from "../oci/reference.ts";
-import type { RuntimeName } from "../runtime/runtime.ts";
+import type { ContainerRuntime, RuntimeName } from "../runtime/runtime.ts";
 import type { UntrustedBundleEntry } from "../sigstore/cosign/bundle_signature.ts";
 import type { SigstoreTrustedRoot } from "../sigstore/crypto/trusted_root.ts";
 import { parseSignatureList, type UntrustedSignatureEntry } from "../sigstore/cosign/cosign_signature.ts";
@@ -42,6 +42,40 @@ export type VerifyLocalContext =
 export interface VerifyLocalOptions {
   /** The image name or ID the runtime holds (default: the context's image). */
   image?: string | undefined;
+  /**
+   * The runtime's answer, when the caller asked it early with {@linkcode askRuntime} (`verify-local`
+   * asks while it reads its keys and trust); its image replaces `image`.
+   */
+  held?: Promise<HeldImage> | undefined;
+}
+
+/** What the runtime answered for an image: the digests it holds for it, or null when it holds none. */
+export interface HeldImage {
+  /** The image name or ID asked about. */
+  readonly image: string;
+  /** The runtime asked. */
+  readonly runtime: ContainerRuntime;
+  /** Every digest the runtime reports for the image, or null when it holds no such image. */
+  readonly digests: Digest[] | null;
+}
+
+/**
+ * Asks the runtime (one call) which digests it holds for `image`, for
+ * {@linkcode VerifyLocalOptions.held}. The answer decides nothing by itself: the stored signatures must
+ * verify for one of these digests.
+ *
+ * @example
+ * ```ts ignore
+ * const held = askRuntime(ctx.runtime(), "ghcr.io/freedomofpress/dangerzone/v1");
+ * const local = await verifyLocalImage(ctx, { held });
+ * ```
+ */
+export async function askRuntime(
+  runtime: ContainerRuntime | Promise<ContainerRuntime>,
+  image: string,
+): Promise<HeldImage> {
+  const asked = await runtime;
+  return { image, runtime: asked, digests: await asked.digestsOf(image) };
 }
 
 /** The result of {@linkcode verifyLocalImage}. */
@@ -77,9 +111,8 @@ export async function verifyLocalImage(
   ctx: VerifyLocalContext,
   options: VerifyLocalOptions = {},
 ): Promise<LocalVerification> {
-  const image = options.image ?? ctx.image.format();
-  const runtime = await ctx.runtime();
-  const runtimeDigests = await runtime.digestsOf(image);
+  const { image, runtime, digests: runtimeDigests } = await (options.held ??
+    askRuntime(ctx.runtime(), options.image ?? ctx.image.format()));
   if (runtimeDigests === null) {
     throw new DangerzoneError("POLICY_REJECTED", `${runtime.name} holds no image ${image.slice(0, 200)}`, {
       hint: "install it with `dangerzone-image upgrade` (or load-archive), or name the image",
