@@ -31,8 +31,14 @@ export async function verifyLocalCommand(
   // answers; see scripts/bench-verify-local.
   const runtime = lazyRuntime(options, selectRuntime);
   const held = askRuntime(runtime(), args[0] ?? imageFrom(options).format());
-  held.catch(() => {}); // awaited by verifyLocalImage; a context error (bad key...) is reported first
-  const ctx = await buildLocalContext(options, out, { runtime });
+  held.catch(() => {}); // awaited below (a runtime that fails fast must not be an unhandled rejection)
+  let ctx;
+  try {
+    ctx = await buildLocalContext(options, out, { runtime });
+  } catch (err) {
+    await held.catch(() => {}); // a context error (bad key...) is reported first, once the runtime is done
+    throw err;
+  }
   const local = await verifyLocalImage(ctx, { held });
   const key = ctx.publicKey.fileSha256 ?? ctx.publicKey.spkiSha256;
   out.result({

@@ -127,11 +127,15 @@ export async function verifyLocalImage(
 
   let firstFailure: { digest: Digest; results: SignatureResult[] } | undefined;
   for (const digest of runtimeDigests) {
-    const untrustedList = await store.readUntrusted(keyFileSha256, digest);
+    // The two stored files at once: each read checks the data directory's levels again.
+    const [untrustedList, storedBundles] = await Promise.all([
+      store.readUntrusted(keyFileSha256, digest),
+      store.readUntrustedBundles(keyFileSha256, digest),
+    ]);
     const entries: UntrustedSignatureEntry[] = untrustedList === null
       ? []
       : parseSignatureList(untrustedList);
-    const bundles = await store.readUntrustedBundles(keyFileSha256, digest) ?? [];
+    const bundles = storedBundles ?? [];
     if (untrustedList === null && bundles.length === 0) continue;
     const verdict = await verifyCosignSignatures(entries, ctx, { digest });
     const legacyResults = verdict.results.map((r) => enforceReference(r, expectedReference));

@@ -78,6 +78,23 @@ Deno.test("verify-local() with real podman: index and per-platform digests, and 
     assert.equal(field(doc, "signatures", "0", "logIndex"), 300);
   });
 
+  await t.step("a broken stored file of a later runtime digest is never reached: exit 0", async () => {
+    // Digests are tried in the runtime's order and the first that verifies decides: the platform
+    // digest podman also reports (after the index one) is not read.
+    const keyDir = join(dataDir, "signatures");
+    let broken = "";
+    for await (const e of Deno.readDir(keyDir)) {
+      if (e.isDirectory) broken = join(keyDir, e.name, `${setup.amd64Digest.slice(7)}.bundles.json`);
+    }
+    await Deno.mkdir(broken);
+    const r = await runCli(["verify-local", ...args(dataDir), "--json"], { env });
+    await Deno.remove(broken);
+    assert.equal(r.code, 0, r.stderr);
+    const doc: unknown = JSON.parse(r.stdout);
+    assert.deepEqual(field(doc, "runtimeDigests"), [setup.indexDigest, setup.amd64Digest]);
+    assert.equal(field(doc, "digest"), setup.indexDigest);
+  });
+
   await t.step(
     "runtime holds only the platform image, store has the index: exit 10, another digest",
     async () => {
