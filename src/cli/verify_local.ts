@@ -32,13 +32,10 @@ export async function verifyLocalCommand(
   const runtime = lazyRuntime(options, selectRuntime);
   const held = askRuntime(runtime(), args[0] ?? imageFrom(options).format());
   held.catch(() => {}); // awaited below (a runtime that fails fast must not be an unhandled rejection)
-  let ctx;
-  try {
-    ctx = await buildLocalContext(options, out, { runtime });
-  } catch (err) {
-    await held.catch(() => {}); // a context error (bad key...) is reported first, once the runtime is done
+  const ctx = await buildLocalContext(options, out, { runtime }).catch(async (err: unknown) => {
+    await held.catch(() => {}); // a context error (bad key...) is reported once the runtime is done
     throw err;
-  }
+  });
   const local = await verifyLocalImage(ctx, { held });
   const key = ctx.publicKey.fileSha256 ?? ctx.publicKey.spkiSha256;
   out.result({
