@@ -36,9 +36,15 @@ function notBuilt(name: string): Action {
   };
 }
 
-/** Builds the full command tree of DESIGN.md. Exported for tests. */
+/**
+ * Builds the command tree of DESIGN.md. Exported for tests. With `only` (the command about to run),
+ * only that command is added: commander builds and validates every option of every command it is
+ * given, a cost `verify-local` would pay before every document conversion. Help, version, completion
+ * and unknown commands get the full tree.
+ */
 export function buildProgram(
   run: (action: Action, args: string[], opts: Record<string, unknown>) => void,
+  only?: string,
 ): Command {
   const program = new Command("dangerzone-image")
     .description(
@@ -67,8 +73,9 @@ export function buildProgram(
     example: string,
     load: Action,
     configure: (cmd: Command) => Command = (c) => c,
-  ): Command {
-    return register(configure(addCommonOptions(program.command(name).description(summary))), example, load);
+  ): void {
+    if (only !== undefined && name !== only) return;
+    register(configure(addCommonOptions(program.command(name).description(summary))), example, load);
   }
 
   command(
@@ -192,6 +199,7 @@ export function buildProgram(
         .option("--log-id <hex>", "export-rekor-key: the transparency log with this log ID")
         .option("--all", "export-rekor-key: every transparency log's key"),
   );
+  if (only !== undefined) return program;
   register(
     program.command("completion")
       .description("Print a shell completion script generated from the command tree.")
@@ -254,10 +262,18 @@ function noCommand(): ExitCodeValue {
   return ExitCode.USAGE;
 }
 
+/**
+ * Commands that run often and get a command tree of their own when named first (see
+ * {@linkcode buildProgram}'s `only`).
+ */
+const FAST_COMMANDS: ReadonlySet<string> = new Set(["verify-local"]);
+
 /** Runs the program with `argv` (without the executable) and returns the exit code. */
 export async function runMain(argv: string[]): Promise<number> {
   if (argv.length === 0) return noCommand();
   let pending: Promise<number> | undefined;
+  const [first] = argv;
+  const only = first !== undefined && FAST_COMMANDS.has(first) ? first : undefined;
   const program = buildProgram((load, args, opts) => {
     const out = new Output({ json: opts["json"] === true, debug: opts["debug"] === true });
     pending = (async () => {
@@ -267,7 +283,7 @@ export async function runMain(argv: string[]): Promise<number> {
         return reportFailure(err, out);
       }
     })();
-  });
+  }, only);
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {

@@ -65,6 +65,7 @@ const dataDir = join(work, "data");
 const common = [...sr.cliArgs(image, dataDir), "--runtime", "podman"];
 await timed(DENO, ["run", "-A", MAIN, "store-signatures", ...common], env);
 
+const [loadBefore = NaN] = Deno.loadavg();
 const floor: number[] = [];
 const fromMain: number[] = [];
 const fromBundle: number[] = [];
@@ -84,6 +85,10 @@ const mf = median(floor);
 const line = (name: string, xs: number[]) =>
   `${name.padEnd(34)} median ${median(xs).toFixed(1).padStart(6)} ms  ratio ${(median(xs) / mf).toFixed(2)}x`;
 console.log(`verify-local vs floor, ${RUNS} interleaved rounds (busybox image, podman vfs, 1 signature)`);
+// the machine is shared: the 1-minute load average says how much the numbers can be trusted
+console.log(
+  `load average (1 min): ${loadBefore.toFixed(2)} before, ${(Deno.loadavg()[0] ?? NaN).toFixed(2)} after`,
+);
 console.log(
   `${"floor: empty deno run + podman image inspect".padEnd(34)} median ${mf.toFixed(1).padStart(6)} ms`,
 );

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { oneLine, runCli } from "./_helpers/cli.ts";
 import { makeTempDir, runCommand } from "./_helpers/process.ts";
 import { ExitCode, exitCodeFor } from "../src/errors.ts";
+import { buildProgram } from "../main.ts";
 
 const COMMANDS = [
   "upgrade",
@@ -49,6 +50,14 @@ for (const name of COMMANDS) {
     assert.ok(r.stdout.includes("--json") && r.stdout.includes("--debug"));
   });
 }
+
+Deno.test("verify-local gets a command tree of its own; every other command the full one", () => {
+  const names = (only?: string) => buildProgram(() => {}, only).commands.map((c) => c.name());
+  assert.deepEqual(names("verify-local"), ["verify-local"]);
+  for (const name of [...COMMANDS, "mirror", "trust-root", "completion"]) {
+    assert.ok(names().includes(name), name);
+  }
+});
 
 Deno.test("main without a command is a usage error (exit 2, one line)", async () => {
   const r = await runCli([]);

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { parseReference } from "../oci/reference.ts";
+import { parseReference, type Reference } from "../oci/reference.ts";
 import type { RegistryClient, RegistryClientOptions } from "../registry/client.ts";
 import { type DetectOptions, detectRuntime } from "../runtime/detect.ts";
 import type { ContainerRuntime } from "../runtime/runtime.ts";
@@ -36,10 +36,12 @@ export interface CliUpdateContext extends UpdateContext, Disposable {}
  * ```
  */
 export async function buildUpdateContext(options: CommonOptions, out: Output): Promise<CliUpdateContext> {
-  const local = await buildLocalContext(options, out);
+  const { bundleTrustedRoot, ...local } = await buildLocalContext(options, out);
+  const trustedRoot = await bundleTrustedRoot();
   const registry = await registryClientFrom(options, out);
   return {
     ...local,
+    trustedRoot,
     registry,
     [Symbol.dispose](): void {
       registry.close();
@@ -47,8 +49,16 @@ export async function buildUpdateContext(options: CommonOptions, out: Output): P
   };
 }
 
-/** An update context without a registry client, for commands that only read local state. */
-export type LocalContext = Omit<UpdateContext, "registry">;
+/**
+ * An update context without a registry client, for commands that only read local state. The bundles'
+ * trusted root is built only when asked for (`bundleTrustedRoot()`): parsing the embedded root and
+ * checking its certificate chains costs more than the rest of `verify-local`, which needs it only when
+ * cosign v3 bundles are stored.
+ */
+export type LocalContext = Omit<UpdateContext, "registry" | "trustedRoot"> & {
+  /** The bundles' trusted root, built on first call; undefined = the production root. */
+  bundleTrustedRoot(): Promise<SigstoreTrustedRoot | undefined>;
+};
 
 /**
  * Builds everything of the context but the registry client: the trust material, the data directory and
@@ -64,19 +74,21 @@ export type LocalContext = Omit<UpdateContext, "registry">;
 export async function buildLocalContext(
   options: CommonOptions,
   out: Output,
-  how: { detect?: (options: DetectOptions) => Promise<ContainerRuntime> } = {},
+  how: {
+    detect?: (options: DetectOptions) => Promise<ContainerRuntime>;
+    /** The runtime, when the caller made it already ({@linkcode lazyRuntime}); overrides `detect`. */
+    runtime?: () => Promise<ContainerRuntime>;
+    /** Chooses the trust (default {@linkcode trustFrom}). */
+    trust?: (options: CommonOptions) => Promise<SelectedTrust>;
+  } = {},
 ): Promise<LocalContext> {
-  const detect = how.detect ?? detectRuntime;
-  const image = parseReference(options.image ?? `${DEFAULT_IMAGE}:latest`);
+  const image = imageFrom(options);
   const publicKey = options.pubkey === undefined
     ? await pinnedPublisherKey()
     : await loadPublicKeyFile(options.pubkey);
   const dataDir = resolveDataDir({ dataDir: options.dataDir });
-  const trust = await trustFrom(options);
+  const trust = await (how.trust ?? trustFrom)(options);
   const rekorKeys = trust.rekorKeys;
-  // The embedded root is left to the bundle verifier, which loads it only when a bundle needs it.
-  const trustedRoot = trust.trustedRootRule === "default" ? undefined : await trust.trustedRoot();
-  let runtime: Promise<ContainerRuntime> | undefined;
   out.debugLine(
     `image ${image.format()}; key sha256:${publicKey.fileSha256 ?? publicKey.spkiSha256}; ` +
       `${rekorKeys.size} Rekor log(s); data dir ${dataDir}`,
@@ -85,17 +97,36 @@ export async function buildLocalContext(
     image,
     publicKey,
     rekorKeys,
-    trustedRoot,
+    // The embedded root is left to the bundle verifier, which loads it only when a bundle needs it.
+    bundleTrustedRoot: () =>
+      trust.trustedRootRule === "default" ? Promise.resolve(undefined) : trust.trustedRoot(),
     identity: options.identity,
     dataDir,
-    runtime(): Promise<ContainerRuntime> {
-      runtime ??= detect({
-        ...(options.runtime === undefined ? {} : { preferred: options.runtime }),
-        ...(options.runtimePath === undefined ? {} : { path: options.runtimePath }),
-      });
-      return runtime;
-    },
+    runtime: how.runtime ?? lazyRuntime(options, how.detect ?? detectRuntime),
     now: () => new Date(),
+  };
+}
+
+/** The image of `--image`, default `ghcr.io/freedomofpress/dangerzone/v1:latest`. */
+export function imageFrom(options: CommonOptions): Reference {
+  return parseReference(options.image ?? `${DEFAULT_IMAGE}:latest`);
+}
+
+/**
+ * The runtime of `--runtime` and `--runtime-path`, found by `detect` on the first call, then the same
+ * one.
+ */
+export function lazyRuntime(
+  options: CommonOptions,
+  detect: (options: DetectOptions) => Promise<ContainerRuntime>,
+): () => Promise<ContainerRuntime> {
+  let runtime: Promise<ContainerRuntime> | undefined;
+  return () => {
+    runtime ??= detect({
+      ...(options.runtime === undefined ? {} : { preferred: options.runtime }),
+      ...(options.runtimePath === undefined ? {} : { path: options.runtimePath }),
+    });
+    return runtime;
   };
 }
 

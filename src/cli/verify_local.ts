@@ -7,9 +7,9 @@
  * @module
  */
 import { ExitCode, type ExitCodeValue } from "../errors.ts";
-import { verifyLocalImage } from "../update/verify_local.ts";
+import { askRuntime, verifyLocalImage } from "../update/verify_local.ts";
 import { selectRuntime } from "../runtime/detect.ts";
-import { buildLocalContext } from "./_context.ts";
+import { buildLocalContext, imageFrom, lazyRuntime } from "./_context.ts";
 import type { CommonOptions } from "./common.ts";
 import type { Output } from "./output.ts";
 
@@ -27,9 +27,16 @@ export async function verifyLocalCommand(
   out: Output,
 ): Promise<ExitCodeValue> {
   // Runs before every document conversion: no registry client, and one runtime call (no `version` probe
-  // when the runtime is known), see scripts/bench-verify-local.
-  const ctx = await buildLocalContext(options, out, { detect: selectRuntime });
-  const local = await verifyLocalImage(ctx, { image: args[0] });
+  // when the runtime is known), asked first so that the keys and trust are read while the runtime
+  // answers; see scripts/bench-verify-local.
+  const runtime = lazyRuntime(options, selectRuntime);
+  const held = askRuntime(runtime(), args[0] ?? imageFrom(options).format());
+  held.catch(() => {}); // awaited below (a runtime that fails fast must not be an unhandled rejection)
+  const ctx = await buildLocalContext(options, out, { runtime }).catch(async (err: unknown) => {
+    await held.catch(() => {}); // a context error (bad key...) is reported once the runtime is done
+    throw err;
+  });
+  const local = await verifyLocalImage(ctx, { held });
   const key = ctx.publicKey.fileSha256 ?? ctx.publicKey.spkiSha256;
   out.result({
     ok: true,

@@ -11,8 +11,9 @@
 import { DangerzoneError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
 import { parseReference } from "../oci/reference.ts";
-import type { RuntimeName } from "../runtime/runtime.ts";
+import type { ContainerRuntime, RuntimeName } from "../runtime/runtime.ts";
 import type { UntrustedBundleEntry } from "../sigstore/cosign/bundle_signature.ts";
+import type { SigstoreTrustedRoot } from "../sigstore/crypto/trusted_root.ts";
 import { parseSignatureList, type UntrustedSignatureEntry } from "../sigstore/cosign/cosign_signature.ts";
 import {
   requireVerified,
@@ -25,17 +26,56 @@ import { signatureStoreOf, type UpdateContext } from "./context.ts";
 
 /**
  * What {@linkcode verifyLocalImage} needs of an {@linkcode UpdateContext}: no registry client (the
- * command reads only the runtime and the signature store).
+ * command reads only the runtime and the signature store). The bundles' trusted root is either the
+ * context's `trustedRoot` or, when given, `bundleTrustedRoot()`, called only when bundles are stored.
  */
-export type VerifyLocalContext = Pick<
-  UpdateContext,
-  "image" | "publicKey" | "rekorKeys" | "trustedRoot" | "identity" | "dataDir" | "runtime"
->;
+export type VerifyLocalContext =
+  & Pick<UpdateContext, "image" | "publicKey" | "rekorKeys" | "identity" | "dataDir" | "runtime">
+  & {
+    /** The bundles' trusted root (undefined = the production root). */
+    readonly trustedRoot?: SigstoreTrustedRoot | undefined;
+    /** Builds the bundles' trusted root on demand; takes precedence over `trustedRoot`. */
+    bundleTrustedRoot?(): Promise<SigstoreTrustedRoot | undefined>;
+  };
 
 /** Options of {@linkcode verifyLocalImage}. */
 export interface VerifyLocalOptions {
   /** The image name or ID the runtime holds (default: the context's image). */
   image?: string | undefined;
+  /**
+   * The runtime's answer, when the caller asked it early with {@linkcode askRuntime} (`verify-local`
+   * asks while it reads its keys and trust); its image replaces `image`.
+   */
+  held?: Promise<HeldImage> | undefined;
+}
+
+/** What the runtime answered for an image: the digests it holds for it, or null when it holds none. */
+export interface HeldImage {
+  /** The image name or ID asked about. */
+  readonly image: string;
+  /** The runtime asked. */
+  readonly runtime: ContainerRuntime;
+  /** Every digest the runtime reports for the image, or null when it holds no such image. */
+  readonly digests: Digest[] | null;
+}
+
+/**
+ * Asks the runtime (one call) which digests it holds for `image`, for
+ * {@linkcode VerifyLocalOptions.held}. The answer decides nothing by itself: the stored signatures must
+ * verify for one of these digests.
+ *
+ * @example
+ * ```ts ignore
+ * const held = askRuntime(ctx.runtime(), "ghcr.io/freedomofpress/dangerzone/v1");
+ * const local = await verifyLocalImage(ctx, { held });
+ * ```
+ */
+export async function askRuntime(
+  runtime: ContainerRuntime | Promise<ContainerRuntime>,
+  image: string,
+): Promise<HeldImage> {
+  const asked = await runtime;
+  return { image, runtime: asked, digests: await asked.digestsOf(image) };
 }
 
 /** The result of {@linkcode verifyLocalImage}. */
@@ -71,9 +111,8 @@ export async function verifyLocalImage(
   ctx: VerifyLocalContext,
   options: VerifyLocalOptions = {},
 ): Promise<LocalVerification> {
-  const image = options.image ?? ctx.image.format();
-  const runtime = await ctx.runtime();
-  const runtimeDigests = await runtime.digestsOf(image);
+  const { image, runtime, digests: runtimeDigests } = await (options.held ??
+    askRuntime(ctx.runtime(), options.image ?? ctx.image.format()));
   if (runtimeDigests === null) {
     throw new DangerzoneError("POLICY_REJECTED", `${runtime.name} holds no image ${image.slice(0, 200)}`, {
       hint: "install it with `dangerzone-image upgrade` (or load-archive), or name the image",
@@ -88,11 +127,15 @@ export async function verifyLocalImage(
 
   let firstFailure: { digest: Digest; results: SignatureResult[] } | undefined;
   for (const digest of runtimeDigests) {
-    const untrustedList = await store.readUntrusted(keyFileSha256, digest);
+    // The two stored files at once: each read checks the data directory's levels again.
+    const [untrustedList, storedBundles] = await Promise.all([
+      store.readUntrusted(keyFileSha256, digest),
+      store.readUntrustedBundles(keyFileSha256, digest),
+    ]);
     const entries: UntrustedSignatureEntry[] = untrustedList === null
       ? []
       : parseSignatureList(untrustedList);
-    const bundles = await store.readUntrustedBundles(keyFileSha256, digest) ?? [];
+    const bundles = storedBundles ?? [];
     if (untrustedList === null && bundles.length === 0) continue;
     const verdict = await verifyCosignSignatures(entries, ctx, { digest });
     const legacyResults = verdict.results.map((r) => enforceReference(r, expectedReference));
@@ -166,15 +209,12 @@ async function verifyStoredBundles(
   expected: { digest: Digest; expectedReference: string },
 ): Promise<BundleResult[]> {
   const { verifyCosignBundleSignature } = await import("../sigstore/cosign/bundle_signature.ts");
+  const trustedRoot = ctx.bundleTrustedRoot === undefined ? ctx.trustedRoot : await ctx.bundleTrustedRoot();
   return entries.map((entry) => {
     try {
-      const v = verifyCosignBundleSignature(
-        entry,
-        { publicKey: ctx.publicKey, trustedRoot: ctx.trustedRoot },
-        {
-          digest: expected.digest,
-        },
-      );
+      const v = verifyCosignBundleSignature(entry, { publicKey: ctx.publicKey, trustedRoot }, {
+        digest: expected.digest,
+      });
       if (
         v.dockerReference !== null && normaliseRepository(v.dockerReference) !== expected.expectedReference
       ) {

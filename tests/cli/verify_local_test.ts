@@ -8,10 +8,14 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { buildLocalContext, trustFrom } from "../../src/cli/_context.ts";
+import { Output } from "../../src/cli/output.ts";
 import { field, oneLine, runCli } from "../_helpers/cli.ts";
+import { createTestKey } from "../_helpers/cosign_signer.ts";
 import { buildMultiArchImage } from "../_helpers/images.ts";
 import { type RunningPodman, startDockerApi, startPodman } from "../_helpers/podman.ts";
 import { makeTempDir, runCommand } from "../_helpers/process.ts";
+import { pushBundleReferrers, signImageBundle, TestRekorLog } from "../_helpers/sigstore_signer.ts";
 import { type SignedRegistry, startSignedRegistry } from "../update/_fixture.ts";
 
 const REPO = "sandbox/multi";
@@ -72,6 +76,23 @@ Deno.test("verify-local() with real podman: index and per-platform digests, and 
     assert.equal(field(doc, "digest"), setup.indexDigest);
     assert.equal(field(doc, "runtime"), "podman");
     assert.equal(field(doc, "signatures", "0", "logIndex"), 300);
+  });
+
+  await t.step("a broken stored file of a later runtime digest is never reached: exit 0", async () => {
+    // Digests are tried in the runtime's order and the first that verifies decides: the platform
+    // digest podman also reports (after the index one) is not read.
+    const keyDir = join(dataDir, "signatures");
+    let broken = "";
+    for await (const e of Deno.readDir(keyDir)) {
+      if (e.isDirectory) broken = join(keyDir, e.name, `${setup.amd64Digest.slice(7)}.bundles.json`);
+    }
+    await Deno.mkdir(broken);
+    const r = await runCli(["verify-local", ...args(dataDir), "--json"], { env });
+    await Deno.remove(broken);
+    assert.equal(r.code, 0, r.stderr);
+    const doc: unknown = JSON.parse(r.stdout);
+    assert.deepEqual(field(doc, "runtimeDigests"), [setup.indexDigest, setup.amd64Digest]);
+    assert.equal(field(doc, "digest"), setup.indexDigest);
   });
 
   await t.step(
@@ -213,4 +234,87 @@ Deno.test("verify-local runs the runtime once (no version probe) with podman fou
   assert.equal(r.code, 0, r.stderr);
   assert.equal(field(JSON.parse(r.stdout), "runtime"), "podman");
   assert.deepEqual((await Deno.readTextFile(calls)).trim().split("\n"), [`image inspect -- ${setup.image}`]);
+
+  // The runtime is asked first, so that the keys and trust are read while it answers: a key that does
+  // not load is still reported (one line), after the one runtime call.
+  await Deno.remove(calls);
+  const notAKey = join(data.path, "not-a-key.pem");
+  await Deno.writeTextFile(notAKey, "not a key\n");
+  const bad = await runCli(["verify-local", ...args, "--pubkey", notAKey], { env });
+  assert.notEqual(bad.code, 0);
+  assert.match(oneLine(bad.stderr), /^error: /);
+  assert.deepEqual((await Deno.readTextFile(calls)).trim().split("\n"), [`image inspect -- ${setup.image}`]);
+});
+
+Deno.test("verify-local builds the bundles' trusted root only when asked (not for legacy signatures)", async () => {
+  await using dir = makeTempDir("local-lazy-root");
+  const publisher = join(dir.path, "cosign.pub");
+  const rekor = createTestKey();
+  const rekorFile = join(dir.path, "rekor.pub");
+  await Deno.writeTextFile(publisher, createTestKey().publicPem);
+  await Deno.writeTextFile(rekorFile, rekor.publicPem);
+  const options = { pubkey: publisher, rekorKey: rekorFile, dataDir: join(dir.path, "data") };
+  let built = 0;
+  const ctx = await buildLocalContext(options, new Output({}), {
+    trust: async (o) => {
+      const trust = await trustFrom(o);
+      return {
+        ...trust,
+        trustedRoot: () => {
+          built++;
+          return trust.trustedRoot();
+        },
+      };
+    },
+  });
+  assert.equal(built, 0, "the context alone builds no trusted root");
+  const root = await ctx.bundleTrustedRoot();
+  assert.equal(built, 1);
+  // the override rule: the default root with exactly the --rekor-key log
+  assert.deepEqual(root?.rekorLogs.map((l) => l.logIdHex), ctx.rekorKeys.logIds());
+});
+
+Deno.test("verify-local with a Rekor key override verifies stored bundles against that key", async () => {
+  await using sr = await startSignedRegistry("plain");
+  await using pm = await startPodman();
+  await using data = makeTempDir("local-override");
+  const shard = new TestRekorLog({ key: createTestKey(), name: "log2026-1.rekor.test.local", prefill: 2 });
+  const shardKeyFile = join(data.path, "shard.pub");
+  await Deno.writeTextFile(shardKeyFile, shard.key.publicPem);
+  const repo = "sandbox/local-override";
+  const img = await sr.pushBusybox(repo, "latest", "local override");
+  const image = `${sr.reg.host}/${repo}:latest`;
+  const signed = signImageBundle({
+    digest: img.digest,
+    publisher: sr.publisher,
+    log: shard,
+    integratedTime: 1,
+  });
+  await pushBundleReferrers(
+    sr.clientOptions,
+    `${sr.reg.host}/${repo}`,
+    { mediaType: img.mediaType, digest: img.digest, size: img.size },
+    [signed.json],
+  );
+  const env = { ...pm.env, ...sr.env };
+  const args = [
+    "--image",
+    image,
+    "--pubkey",
+    sr.pubkeyFile,
+    "--data-dir",
+    join(data.path, "d"),
+    "--runtime",
+    "podman",
+  ];
+  const up = await runCli(["upgrade", ...args, "--rekor-key", shardKeyFile], { env });
+  assert.equal(up.code, 0, up.stderr);
+
+  const r = await runCli(["verify-local", ...args, "--rekor-key", shardKeyFile, "--json"], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(field(JSON.parse(r.stdout), "digest"), img.digest);
+  assert.equal(field(JSON.parse(r.stdout), "signatures", "0", "logId"), shard.logId);
+  // without the override the production root refuses the same stored bundle
+  const refused = await runCli(["verify-local", ...args], { env });
+  assert.equal(refused.code, 10, refused.stderr);
 });
