@@ -1,24 +1,15 @@
 /** `verify-bundle` command: usage errors, --json, one-line failures, exit codes. */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { type CliResult, runCli } from "../_helpers/cli.ts";
 import { ACTIONS_ISSUER, BEACON_IDENTITY, CASES_DIR } from "../sigstore/crypto/_conformance_cases.ts";
 
-const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const A_TXT = `${CASES_DIR}../a.txt`;
 const V03 = `${CASES_DIR}happy-path-v0.3/bundle.sigstore.json`;
 const KEY = `${CASES_DIR}managed-key-happy-path/key.pub`;
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "verify-bundle", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+/** Runs `verify-bundle ARGS` through the CLI. */
+function run(args: string[]): Promise<CliResult> {
+  return runCli(["verify-bundle", ...args]);
 }
 
 Deno.test("verify-bundle --json prints one document with the verified signer", async () => {

@@ -4,24 +4,8 @@
  * [--trusted-root R] ARTIFACT`; `_fail` cases must exit 10 with one line, the others exit 0.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { runCli } from "../../_helpers/cli.ts";
 import { conformanceCases } from "./_conformance_cases.ts";
-
-const MAIN = fileURLToPath(new URL("../../../main.ts", import.meta.url));
-
-/** Runs the CLI; returns exit code, stdout and stderr. */
-async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
 
 const cases = conformanceCases();
 
