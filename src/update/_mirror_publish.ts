@@ -82,7 +82,10 @@ export interface MirrorResult {
   readonly verifiedSignatures: number;
   /** The destination reference the tag was moved on (`registry/repo:tag`). */
   readonly destination: string;
-  /** The verified digest, now at the destination tag. */
+  /**
+   * The digest now at the destination tag: the verified root, or, when one platform of an index was
+   * mirrored, that platform's manifest (its bytes verified inside the verified index).
+   */
   readonly digest: Digest;
   /** What the destination tag held before (null: nothing). */
   readonly previousDigest: Digest | null;
@@ -135,8 +138,14 @@ export async function publishVerified(
   const read = options.signal === undefined ? {} : { signal: options.signal };
   const legacyLogId = legacyLogIdOf(ctx);
   const { root } = source;
+  // What the tag will name: the signed root; or, when only one platform of an index is mirrored (`--arch`,
+  // a one-platform archive), that platform's manifest itself. Registries that check an index's children
+  // (distribution) refuse a partial index; a platform manifest is complete, its bytes were verified inside
+  // the verified index, and clients verify its own signatures (copied with it) as they would at the source.
+  const [onlyPlatform] = source.partialIndex && source.images.length === 1 ? source.images : [];
+  const tagTarget = onlyPlatform ?? root.descriptor;
   // 2. The destination tag must not hold a newer verified image.
-  const previous = await destinationImage(ctx, destination, source, stateDir, read);
+  const previous = await destinationImage(ctx, destination, source, tagTarget.digest, stateDir, read);
   if (previous?.verified !== undefined && options.force !== true) {
     checkRollback(stateOf(previous.verified), source.verified, { legacyLogId });
   }
@@ -200,7 +209,8 @@ export async function publishVerified(
   // 4. The tag moves last.
   options.signal?.throwIfAborted();
   try {
-    await dst.putManifest(root.descriptor, root.raw, destination.tag, read);
+    const raw = onlyPlatform === undefined ? root.raw : await source.store.getManifest(onlyPlatform, read);
+    await dst.putManifest(tagTarget, raw, destination.tag, read);
   } catch (err) {
     if (!source.partialIndex || !isDangerzoneError(err, "REGISTRY_HTTP")) throw err;
     throw new DangerzoneError(
@@ -210,7 +220,7 @@ export async function publishVerified(
       } of its platforms (${err.message})`,
       {
         cause: err,
-        hint: "this registry checks an index's children: mirror every platform (without --arch)",
+        hint: "this registry checks an index's children: mirror every platform, or one --arch",
       },
     );
   }
@@ -225,7 +235,7 @@ export async function publishVerified(
     remote: source.remote,
     verifiedSignatures: source.verified.length,
     destination: destination.format(),
-    digest: root.descriptor.digest,
+    digest: tagTarget.digest,
     previousDigest: previous?.digest ?? null,
     platforms,
     signatures: {
@@ -257,6 +267,7 @@ async function destinationImage(
   ctx: UpdateContext,
   destination: Reference,
   source: VerifiedSource,
+  tagDigest: Digest,
   stateDir: string,
   read: { signal?: AbortSignal },
 ): Promise<{ digest: Digest; verified?: readonly VerifiedImageSignature[] } | undefined> {
@@ -268,7 +279,7 @@ async function destinationImage(
     throw err;
   }
   // the same image again is no rollback: nothing to compare
-  if (digest === source.root.descriptor.digest) return { digest };
+  if (digest === tagDigest) return { digest };
   const expectedReference = source.expectedReference;
   try {
     // verified like the source (same keys, same signed repository), against no state at all
