@@ -23,11 +23,6 @@ const ROOT_B_PATH = testdata(
 const ROOT_B = await Deno.readFile(ROOT_B_PATH);
 const contract = new ContractValidator();
 
-/** Validates a document against one of schemas/ (with the shared definitions it refers to). */
-function schemaValidator(name: string): Promise<(doc: unknown) => void> {
-  return Promise.resolve((doc) => contract.assertValid(name, doc, name));
-}
-
 function oneErrorLine(stderr: string, rule: RegExp): void {
   const lines = stderr.trim().split("\n");
   assert.equal(lines.length, 1, stderr);
@@ -85,7 +80,7 @@ Deno.test("trust-root update stores the TUF-verified trusted root; show and upda
   const r = await env.update("--json");
   assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout);
-  (await schemaValidator("trust-root-update.schema.json"))(doc);
+  contract.assertValid("trust-root-update.schema.json", doc, "trust-root-update.schema.json");
   assert.equal(doc.startedFrom, "data-dir");
   assert.equal(doc.trustedRoot.changed, true);
   assert.deepEqual(await env.stored(), ROOT_B);
@@ -99,7 +94,7 @@ Deno.test("trust-root update stores the TUF-verified trusted root; show and upda
   const show = await runCli(["trust-root", "show", "--json", "--data-dir", env.dataDir]);
   assert.equal(show.code, 0, show.stderr);
   const status = JSON.parse(show.stdout);
-  (await schemaValidator("trust-root-show.schema.json"))(status);
+  contract.assertValid("trust-root-show.schema.json", status, "trust-root-show.schema.json");
   assert.equal(status.trustedRoot.source, "data-dir");
   assert.equal(status.trustedRoot.origin.tufUrl, env.server.url);
   assert.equal(status.tufRoot.source, "data-dir");
@@ -312,7 +307,11 @@ Deno.test("trust-root export-rekor-key is byte-identical to the seed's jq + base
     const all = await runCli(["trust-root", "export-rekor-key", "--all", "--json", "--data-dir", dataDir]);
     assert.equal(all.code, 0, all.stderr);
     const doc = JSON.parse(all.stdout);
-    (await schemaValidator("trust-root-export-rekor-key.schema.json"))(doc);
+    contract.assertValid(
+      "trust-root-export-rekor-key.schema.json",
+      doc,
+      "trust-root-export-rekor-key.schema.json",
+    );
     assert.equal(doc.keys.length, 2);
     assert.equal(doc.keys[1].pem, await opensslPem(ROOT_A, 1));
     const one = await runCli([
@@ -338,7 +337,7 @@ Deno.test("trust-root show --json reports the embedded roots when nothing was up
     const r = await runCli(["trust-root", "show", "--json", "--data-dir", dataDir]);
     assert.equal(r.code, 0, r.stderr);
     const doc = JSON.parse(r.stdout);
-    (await schemaValidator("trust-root-show.schema.json"))(doc);
+    contract.assertValid("trust-root-show.schema.json", doc, "trust-root-show.schema.json");
     assert.equal(doc.tufRoot.source, "embedded");
     assert.equal(doc.tufRoot.version, 15);
     assert.equal(doc.tufRoot.expired, true);
