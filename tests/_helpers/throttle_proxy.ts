@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { pumpBytes } from "./tcp_pump.ts";
 
 /** A running throttling relay. */
 export interface ThrottleProxy extends AsyncDisposable {
@@ -43,26 +44,8 @@ export function startThrottleProxy(options: ThrottleOptions): ThrottleProxy {
   let peak = 0;
 
   const pump = async (from: Deno.Conn, to: Deno.Conn, rate: number | undefined): Promise<void> => {
-    const buf = new Uint8Array(SLICE);
-    // when this connection may send next; idle time earns at most BURST_MS of credit (a token bucket)
-    let next = performance.now();
-    try {
-      for (;;) {
-        const n = await from.read(buf);
-        if (n === null) break;
-        let off = 0;
-        while (off < n) off += await to.write(buf.subarray(off, n));
-        if (rate !== undefined) {
-          next = Math.max(next, performance.now() - BURST_MS) + (n / rate) * 1000;
-          const wait = next - performance.now();
-          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        }
-      }
-    } catch {
-      // the other side went away; the relay of this connection ends
-    } finally {
-      await to.closeWrite().catch(() => {}); // already closed
-    }
+    await pumpBytes(from, to, { bytesPerSecond: rate, burstMs: BURST_MS, sliceBytes: SLICE });
+    await to.closeWrite().catch(() => {}); // already closed
   };
 
   const serve = async (client: Deno.Conn): Promise<void> => {

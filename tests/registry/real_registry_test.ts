@@ -27,6 +27,7 @@ import {
 } from "../_helpers/images.ts";
 import { makeTempDir } from "../_helpers/process.ts";
 import { type RegistryMode, type RunningRegistry, startRegistry } from "../_helpers/registry.ts";
+import { pumpBytes } from "../_helpers/tcp_pump.ts";
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
@@ -526,19 +527,6 @@ function startSniffingForwarder(targetPort: number): AsyncDisposable & {
       // already closed by the peer side
     }
   };
-  const pump = async (from: Deno.Conn, to: Deno.Conn) => {
-    const buf = new Uint8Array(64 * 1024);
-    try {
-      for (;;) {
-        const n = await from.read(buf);
-        if (n === null) break;
-        let off = 0;
-        while (off < n) off += await to.write(buf.subarray(off, n));
-      }
-    } catch {
-      // a reset on either side ends this direction
-    }
-  };
   const handle = async (conn: Deno.Conn) => {
     open.add(conn);
     const first = new Uint8Array(1);
@@ -552,7 +540,7 @@ function startSniffingForwarder(targetPort: number): AsyncDisposable & {
     open.add(upstream);
     await upstream.write(first);
     // either direction ending closes both sockets, which ends the other direction
-    await Promise.race([pump(conn, upstream), pump(upstream, conn)]);
+    await Promise.race([pumpBytes(conn, upstream), pumpBytes(upstream, conn)]);
     close(conn);
     close(upstream);
   };
