@@ -3,9 +3,9 @@
  *
  * @module
  */
-import { type Command, Option } from "commander";
 import { DangerzoneError } from "../errors.ts";
 import type { TransportOptions } from "../registry/transport.ts";
+import type { OptionSpec } from "./spec.ts";
 
 /** The defaults that serve Dangerzone. */
 export const DEFAULT_IMAGE = "ghcr.io/freedomofpress/dangerzone/v1";
@@ -30,41 +30,64 @@ export interface CommonOptions {
   torIsolation?: boolean;
 }
 
-/** Adds the common options of DESIGN.md to a command. */
-export function addCommonOptions(cmd: Command): Command {
-  return cmd
-    .option("--image <ref>", `image reference (default: ${DEFAULT_IMAGE}:latest)`)
-    .option("--pubkey <file>", "trusted publisher public key (PEM); default: the pinned Dangerzone key")
-    .option("--rekor-key <file>", "trusted Rekor public key (PEM); also $SIGSTORE_REKOR_PUBLIC_KEY")
-    .option("--trusted-root <file>", "Sigstore trusted_root.json to take log keys and CAs from")
-    .option("--identity <repo>", "signed docker-reference to expect (when pulling through a mirror)")
-    .addOption(new Option("--runtime <name>", "container runtime (default: detect, podman first)").choices([
-      "podman",
-      "docker",
-    ]))
-    .option("--runtime-path <file>", "path of the podman or docker binary")
-    .option(
-      "--data-dir <dir>",
-      "state directory (default: $DANGERZONE_DATA_DIR or $XDG_DATA_HOME/dangerzone)",
-    )
-    .option(
-      "--insecure-registry <host>",
-      "allow plain HTTP to this registry host[:port] (repeatable)",
-      collect,
-      [],
-    )
-    .option("--ca-cert <file>", "extra CA certificate (PEM) for registry TLS (repeatable)", collect, [])
-    .option("--proxy <url>", "proxy for registry traffic: http://, https:// or socks5:// (Tor)")
-    .option(
-      "--timeout <seconds>",
+/**
+ * The common options of DESIGN.md, which every command takes (as data: commander and the start-up
+ * parser both read this table).
+ */
+export const COMMON_OPTIONS: readonly OptionSpec[] = [
+  { flags: "--image <ref>", description: `image reference (default: ${DEFAULT_IMAGE}:latest)` },
+  {
+    flags: "--pubkey <file>",
+    description: "trusted publisher public key (PEM); default: the pinned Dangerzone key",
+  },
+  {
+    flags: "--rekor-key <file>",
+    description: "trusted Rekor public key (PEM); also $SIGSTORE_REKOR_PUBLIC_KEY",
+  },
+  { flags: "--trusted-root <file>", description: "Sigstore trusted_root.json to take log keys and CAs from" },
+  {
+    flags: "--identity <repo>",
+    description: "signed docker-reference to expect (when pulling through a mirror)",
+  },
+  {
+    flags: "--runtime <name>",
+    description: "container runtime (default: detect, podman first)",
+    choices: ["podman", "docker"],
+  },
+  { flags: "--runtime-path <file>", description: "path of the podman or docker binary" },
+  {
+    flags: "--data-dir <dir>",
+    description: "state directory (default: $DANGERZONE_DATA_DIR or $XDG_DATA_HOME/dangerzone)",
+  },
+  {
+    flags: "--insecure-registry <host>",
+    description: "allow plain HTTP to this registry host[:port] (repeatable)",
+    repeatable: true,
+  },
+  {
+    flags: "--ca-cert <file>",
+    description: "extra CA certificate (PEM) for registry TLS (repeatable)",
+    repeatable: true,
+  },
+  { flags: "--proxy <url>", description: "proxy for registry traffic: http://, https:// or socks5:// (Tor)" },
+  {
+    flags: "--timeout <seconds>",
+    description:
       "network deadline: connect+headers and blob stalls after S s, documents after 2S s (default 60)",
-    )
-    .option("--connections <n>", "parallel Range connections for blobs over 16 MiB (1 turns them off)", "4")
-    .option("--tor-isolation", "one Tor circuit per connection through a SOCKS5 proxy (default on Tails)")
-    .option("--no-tor-isolation", "share one circuit (Tails) or the proxy's own credentials")
-    .option("--json", "print one JSON document on stdout and nothing else there")
-    .option("--debug", "print stack traces and protocol details on stderr");
-}
+  },
+  {
+    flags: "--connections <n>",
+    description: "parallel Range connections for blobs over 16 MiB (1 turns them off)",
+    defaultValue: "4",
+  },
+  {
+    flags: "--tor-isolation",
+    description: "one Tor circuit per connection through a SOCKS5 proxy (default on Tails)",
+  },
+  { flags: "--no-tor-isolation", description: "share one circuit (Tails) or the proxy's own credentials" },
+  { flags: "--json", description: "print one JSON document on stdout and nothing else there" },
+  { flags: "--debug", description: "print stack traces and protocol details on stderr" },
+];
 
 /** The `--connections` value: a whole number from 1 to 16 (`USAGE` otherwise). */
 export function connectionsOption(text: string | undefined): number {
@@ -76,11 +99,6 @@ export function connectionsOption(text: string | undefined): number {
     );
   }
   return n;
-}
-
-/** Commander accumulator for repeatable options. */
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 /**

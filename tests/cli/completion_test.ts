@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Option } from "commander";
-import { buildProgram } from "../../main.ts";
+import { buildProgram } from "../../src/cli/program.ts";
 import { completionModel, completionScript, type Shell } from "../../src/cli/completion.ts";
 import { runCli } from "../_helpers/cli.ts";
 import { makeTempDir, runCommand } from "../_helpers/process.ts";

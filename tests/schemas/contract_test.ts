@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { buildProgram } from "../../main.ts";
+import { buildProgram } from "../../src/cli/program.ts";
 import { type CliResult, runCli } from "../_helpers/cli.ts";
 import { createTestKey, signatureManifest, signImage } from "../_helpers/cosign_signer.ts";
 import { buildMultiArchImage } from "../_helpers/images.ts";
