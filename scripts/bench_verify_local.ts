@@ -7,13 +7,14 @@
  * Sets up a local registry, a signed busybox image pulled into an isolated podman and its signatures
  * stored by `store-signatures`; then runs, interleaved round by round, the floor (`deno run` of an empty
  * file, then `podman image inspect IMAGE`) and `verify-local IMAGE` from main.ts and from the bundle
- * (`deno bundle`, as shipped). Prints the medians and the ratios.
+ * (`scripts/bundle.ts`, as shipped). Prints the medians and the ratios, and the floor's two parts.
  *
  * Usage: bash scripts/bench-verify-local [--runs N] (default 21)
  */
 import { join } from "node:path";
 import { startPodman } from "../tests/_helpers/podman.ts";
 import { startSignedRegistry } from "../tests/update/_fixture.ts";
+import { buildBundle } from "./bundle.ts";
 
 const runsArg = Deno.args.indexOf("--runs");
 const RUNS = runsArg >= 0 ? Number(Deno.args[runsArg + 1]) : 21;
@@ -53,8 +54,7 @@ const work = join(sr.dir, "bench");
 await Deno.mkdir(work);
 const empty = join(work, "empty.ts");
 await Deno.writeTextFile(empty, "");
-const bundle = join(work, "dangerzone-image.js");
-await timed(DENO, ["bundle", "--quiet", "--output", bundle, MAIN], {});
+const bundle = await buildBundle(join(work, "dangerzone-image"));
 
 const built = await sr.pushBusybox(REPO, "latest", "bench");
 await sr.sign(built.digest, { repository: REPO, logIndex: 42 });
@@ -66,17 +66,21 @@ const common = [...sr.cliArgs(image, dataDir), "--runtime", "podman"];
 await timed(DENO, ["run", "-A", MAIN, "store-signatures", ...common], env);
 
 const [loadBefore = NaN] = Deno.loadavg();
+const emptyRun: number[] = [];
+const inspect: number[] = [];
 const floor: number[] = [];
 const fromMain: number[] = [];
 const fromBundle: number[] = [];
 // one warm-up round (module cache, page cache), not counted
 for (let round = -1; round < RUNS; round++) {
-  const f = await timed(DENO, ["run", "--no-prompt", empty], env) +
-    await timed("podman", ["image", "inspect", image], env);
+  const e = await timed(DENO, ["run", "--no-prompt", empty], env);
+  const p = await timed("podman", ["image", "inspect", image], env);
   const m = await timed(DENO, ["run", "--no-prompt", "-A", MAIN, "verify-local", image, ...common], env);
   const b = await timed(DENO, ["run", "--no-prompt", "-A", bundle, "verify-local", image, ...common], env);
   if (round < 0) continue;
-  floor.push(f);
+  emptyRun.push(e);
+  inspect.push(p);
+  floor.push(e + p);
   fromMain.push(m);
   fromBundle.push(b);
 }
@@ -91,6 +95,11 @@ console.log(
 );
 console.log(
   `${"floor: empty deno run + podman image inspect".padEnd(34)} median ${mf.toFixed(1).padStart(6)} ms`,
+);
+console.log(
+  `  of which: empty deno run ${median(emptyRun).toFixed(1)} ms, podman image inspect ${
+    median(inspect).toFixed(1)
+  } ms`,
 );
 console.log(line("verify-local (bundle, as shipped)", fromBundle));
 console.log(line("verify-local (deno run main.ts)", fromMain));
