@@ -4,7 +4,7 @@
  * Every failure the library reports is a {@linkcode DangerzoneError} with a stable string `code`.
  * Codes are grouped by area; cryptographic failures are kept apart from policy failures (as
  * sigstore-js does), so "the signature is broken" never reads like "the signature is from someone else".
- * Only `main.ts` turns codes into exit codes ({@linkcode exitCodeFor}).
+ * Only `src/cli/run.ts` turns codes into exit codes ({@linkcode exitCodeFor}).
  *
  * @module
  */
@@ -71,6 +71,11 @@ export type ErrorCode =
    * its own regular files and directories. Exit 2: the user must fix or change the data directory.
    */
   | "DATA_DIR_INVALID"
+  /**
+   * Deno refused an operation the run needs (a file, a variable, a host or a program outside the
+   * `--allow-*` flags it was started with). Exit 2: start it with the permission (README, "Permissions").
+   */
+  | "PERMISSION_DENIED"
   // archives
   | "ARCHIVE_INVALID"
   // container runtime
@@ -148,6 +153,7 @@ export function exitCodeFor(code: ErrorCode): ExitCodeValue {
     case "REFERENCE_INVALID":
     case "CONFIG_INVALID":
     case "DATA_DIR_INVALID":
+    case "PERMISSION_DENIED":
     case "STORE_INVALID": // a damaged state or store file: the user must restore or remove it
       return ExitCode.USAGE;
     case "REGISTRY_UNREACHABLE":

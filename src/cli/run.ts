@@ -31,8 +31,18 @@ export async function runAction(
   }
 }
 
-/** Prints a failure as one line (and the JSON error document under `--json`); returns its exit code. */
-export function reportFailure(err: unknown, out: Output): ExitCodeValue {
+/**
+ * Prints a failure as one line (and the JSON error document under `--json`); returns its exit code. A
+ * permission Deno refused (`NotCapable`: the run was started without an `--allow-*` it needs) is the
+ * user's to grant, not a bug: `PERMISSION_DENIED`, exit 2, with Deno's own words on what to allow.
+ */
+export function reportFailure(thrown: unknown, out: Output): ExitCodeValue {
+  const err = thrown instanceof Deno.errors.NotCapable
+    ? new DangerzoneError("PERMISSION_DENIED", `not permitted: ${thrown.message}`, {
+      cause: thrown,
+      hint: "see the Permissions section of the README for what each command needs",
+    })
+    : thrown;
   if (err instanceof DangerzoneError) {
     console.error(errorLine(err));
     if (out.debug) console.error(err.stack ?? "", err.cause ?? "");

@@ -166,50 +166,63 @@ Deno.test("contract: every registry and runtime command's --json, progress and e
     assert.equal(assertDocument(mirrored, 0, "mirror", "--archive")["sourceKind"], "archive");
   });
 
-  await t.step("failure documents: exit 2, 10, 11, 12, 13 and 14", async () => {
-    assertFailure(
-      await runCli(["upgrade", ...common(image), "--max-age", "soon"], { env }),
-      2,
-      "USAGE",
-      "--max-age",
-    );
-    const stranger = join(tmp.path, "stranger.pub");
-    await Deno.writeTextFile(stranger, createTestKey().publicPem);
-    assertFailure(
-      await runCli(["check", ...common(image), "--pubkey", stranger], { env }),
-      10,
-      "SIGNATURE_INVALID",
-      "another publisher key",
-    );
-    const old = await sr.pushBusybox(REPO, "old", "contract v0");
-    await sr.sign(old.digest, { repository: REPO, logIndex: 90 });
-    assertFailure(
-      await runCli(["check", ...common(`${sr.reg.host}/${REPO}:old`)], { env }),
-      11,
-      "ROLLBACK",
-      "older",
-    );
-    assertFailure(
-      await runCli(["check", ...common(`${sr.reg.host}/no/such:latest`)], { env }),
-      12,
-      "REGISTRY_NOT_FOUND",
-      "no such repository",
-    );
-    const junk = join(tmp.path, "junk.tar");
-    await Deno.writeFile(junk, new Uint8Array(4096).fill(7));
-    assertFailure(
-      await runCli(["load-archive", junk, ...common(image)], { env }),
-      13,
-      "ARCHIVE_INVALID",
-      "junk",
-    );
-    assertFailure(
-      await runCli(["verify-local", ...common(image), "--runtime-path", "/nonexistent/podman"], { env }),
-      14,
-      "RUNTIME_NOT_FOUND",
-      "no runtime",
-    );
-  });
+  await t.step(
+    "failure documents: exit 2 (usage, a permission not given), 10, 11, 12, 13 and 14",
+    async () => {
+      assertFailure(
+        await runCli(["upgrade", ...common(image), "--max-age", "soon"], { env }),
+        2,
+        "USAGE",
+        "--max-age",
+      );
+      const stranger = join(tmp.path, "stranger.pub");
+      await Deno.writeTextFile(stranger, createTestKey().publicPem);
+      assertFailure(
+        await runCli(["check", ...common(image), "--pubkey", stranger], { env }),
+        10,
+        "SIGNATURE_INVALID",
+        "another publisher key",
+      );
+      const old = await sr.pushBusybox(REPO, "old", "contract v0");
+      await sr.sign(old.digest, { repository: REPO, logIndex: 90 });
+      assertFailure(
+        await runCli(["check", ...common(`${sr.reg.host}/${REPO}:old`)], { env }),
+        11,
+        "ROLLBACK",
+        "older",
+      );
+      assertFailure(
+        await runCli(["check", ...common(`${sr.reg.host}/no/such:latest`)], { env }),
+        12,
+        "REGISTRY_NOT_FOUND",
+        "no such repository",
+      );
+      const junk = join(tmp.path, "junk.tar");
+      await Deno.writeFile(junk, new Uint8Array(4096).fill(7));
+      assertFailure(
+        await runCli(["load-archive", junk, ...common(image)], { env }),
+        13,
+        "ARCHIVE_INVALID",
+        "junk",
+      );
+      assertFailure(
+        await runCli(["verify-local", ...common(image), "--runtime-path", "/nonexistent/podman"], { env }),
+        14,
+        "RUNTIME_NOT_FOUND",
+        "no runtime",
+      );
+      assertFailure(
+        // $SIGSTORE_REKOR_PUBLIC_KEY is read when no --rekor-key is given
+        await runCli(["verify-local", "--json", "--data-dir", dataDir], {
+          env,
+          permissions: ["--allow-read", "--allow-run"],
+        }),
+        2,
+        "PERMISSION_DENIED",
+        "started without --allow-env",
+      );
+    },
+  );
 });
 
 Deno.test("contract: the other shapes: an index, a rejected signature beside a verified one, a bundle-only image", async (t) => {
