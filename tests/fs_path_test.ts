@@ -1,11 +1,13 @@
 /**
  * src/fs_path.ts gives exactly what `node:path` gives (imported here, in the test only), for both
- * flavours over a generated corpus and for the host; and it loads nothing.
+ * flavours over a generated corpus and for the host; it loads nothing; and src/ no longer imports
+ * `node:path`, whose first import starts Deno's Node compatibility layer.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import nodePath, { posix as nodePosix, win32 as nodeWin32 } from "node:path";
+import { fileURLToPath } from "node:url";
 import { basename, dirname, join, type PathFlavour, posix, win32 } from "../src/fs_path.ts";
 
 /** Components every case is built from: roots, drives, UNC and device roots, dots, reserved names. */
@@ -185,4 +187,36 @@ Deno.test("src/fs_path.ts imports nothing and never reads globalThis.process", a
     .output();
   assert.equal(new TextDecoder().decode(run.stderr), "");
   assert.equal(new TextDecoder().decode(run.stdout).trim(), "false");
+});
+
+/** Whether TypeScript source text imports `node:path` (or its `/posix`, `/win32`) in any form. */
+function importsNodePath(source: string): boolean {
+  return /["']node:path(?:\/(?:posix|win32))?["']/.test(source);
+}
+
+/** Every .ts file under `dir`. */
+function tsFiles(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].flatMap((e) => {
+    const path = `${dir}/${e.name}`;
+    if (e.isDirectory) return tsFiles(path);
+    return e.isFile && e.name.endsWith(".ts") ? [path] : [];
+  });
+}
+
+Deno.test("importsNodePath() finds static, dynamic and re-export forms", () => {
+  assert.ok(importsNodePath('import { join } from "node:path";'));
+  assert.ok(importsNodePath("const p = await import('node:path/posix');"));
+  assert.ok(importsNodePath('export { sep } from "node:path/win32";'));
+  assert.ok(!importsNodePath('import { join } from "../fs_path.ts"; // not node:path'));
+  assert.ok(!importsNodePath('import x from "node:pathological";'));
+});
+
+Deno.test("no file in src/ imports node:path (src/fs_path.ts gives the same paths)", () => {
+  const src = fileURLToPath(new URL("../src", import.meta.url));
+  const files = tsFiles(src);
+  assert.ok(files.length > 50, `${files.length} files in src/`);
+  const offenders = files.filter((f) => importsNodePath(Deno.readTextFileSync(f))).map((f) =>
+    f.slice(src.length + 1)
+  );
+  assert.deepEqual(offenders.sort(), [], "import from src/fs_path.ts instead");
 });
