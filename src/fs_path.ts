@@ -173,8 +173,8 @@ function lastComponent(path: string, start: number, isSeparator: (code: number) 
   return end === -1 ? "" : path.slice(start, end);
 }
 
+/** Normalises a non-empty path (what `join` builds) by POSIX rules. */
 function posixNormalize(path: string): string {
-  if (path.length === 0) return ".";
   const isAbsolute = path.charCodeAt(0) === CHAR_SLASH;
   const trailingSeparator = path.charCodeAt(path.length - 1) === CHAR_SLASH;
   const tail = normalizeString(path, !isAbsolute, "/", isPosixSeparator);
@@ -225,7 +225,7 @@ function matchUncRoot(path: string): UncRoot | undefined {
   return { server, shareStart, shareEnd: j };
 }
 
-/** The device (`C:`, `\\server\share`, `\\.`, `CON:` …), where the rest starts, and absoluteness. */
+/** The device (`C:`, `\\server\share`, `\\.`), where the rest starts, and whether the path is absolute. */
 interface Win32Root {
   readonly device: string | undefined;
   readonly rootEnd: number;
@@ -254,9 +254,9 @@ function win32NormalizeRoot(path: string): Win32Root {
   return { device: `\\\\${unc.server}\\${share}`, rootEnd: unc.shareEnd, isAbsolute: true };
 }
 
+/** Normalises a non-empty path (what `join` builds) by win32 rules. */
 function win32Normalize(path: string): string {
   const len = path.length;
-  if (len === 0) return ".";
   if (len === 1) return isPosixSeparator(path.charCodeAt(0)) ? "\\" : path;
   const { device, rootEnd, isAbsolute } = win32NormalizeRoot(path);
   let tail = rootEnd < len ? normalizeString(path.slice(rootEnd), !isAbsolute, "\\", isWin32Separator) : "";
@@ -271,6 +271,7 @@ function win32Normalize(path: string): string {
       if (index === len - 1 || isWin32Separator(path.charCodeAt(index + 1))) return `.\\${tail}`;
     }
   }
+  // Node's test as it is: with no colon it looks at the path without its last character (`CONx`).
   if (isWindowsReservedName(path, path.indexOf(":"))) return `.\\${device ?? ""}${tail}`;
   if (device === undefined) return isAbsolute ? `\\${tail}` : tail;
   return isAbsolute ? `${device}\\${tail}` : `${device}${tail}`;
