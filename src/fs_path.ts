@@ -243,7 +243,7 @@ function win32NormalizeRoot(path: string): Win32Root {
     }
     return { device: undefined, rootEnd: 0, isAbsolute: false };
   }
-  if (!isWin32Separator(path.charCodeAt(1))) return { device: undefined, rootEnd: 1, isAbsolute: true };
+  // Without a UNC root the leading separators are the root; normalizeString drops them.
   const unc = matchUncRoot(path);
   if (unc === undefined) return { device: undefined, rootEnd: 0, isAbsolute: true };
   if (unc.server === "." || unc.server === "?") {
