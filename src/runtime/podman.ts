@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { basename, dirname } from "node:path";
+import { basename, dirname } from "../fs_path.ts";
 import { DangerzoneError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
 import { parseLoadOutput } from "./_load_output.ts";

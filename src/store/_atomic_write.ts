@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "../fs_path.ts";
 import { DangerzoneError } from "../errors.ts";
 import { unwritable } from "./data_dir.ts";
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "../fs_path.ts";
 import { DangerzoneError } from "../errors.ts";
 import { describeFileType } from "../read_bounded.ts";
 

@@ -9,7 +9,7 @@
  * @module
  */
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { join } from "../fs_path.ts";
 import { DangerzoneError } from "../errors.ts";
 import { readOwnFileBounded } from "../read_bounded.ts";
 import { ensureOwnDirectory, unwritable } from "./data_dir.ts";

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "../fs_path.ts";
 import { DangerzoneError } from "../errors.ts";
 import { isVerifiedBundleSignature } from "../sigstore/cosign/verified_bundle_signature.ts";
 import {

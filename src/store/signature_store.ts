@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "../fs_path.ts";
 import { DangerzoneError } from "../errors.ts";
 import { type Digest, digestHex, isDigest } from "../oci/digest.ts";
 import type { UntrustedBundleEntry } from "../sigstore/cosign/bundle_signature.ts";

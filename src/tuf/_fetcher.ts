@@ -8,7 +8,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { join } from "node:path";
+import { join } from "../fs_path.ts";
 import type { Fetcher } from "tuf-js";
 import { DownloadHTTPError } from "tuf-js/dist/error.js";
 import { DangerzoneError } from "../errors.ts";

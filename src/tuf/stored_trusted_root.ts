@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "../fs_path.ts";
 import { DangerzoneError } from "../errors.ts";
 import { readOwnFileBounded } from "../read_bounded.ts";
 import { ownDirectoryExists } from "../store/data_dir.ts";

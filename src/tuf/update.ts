@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { basename, join } from "node:path";
+import { basename, join } from "../fs_path.ts";
 import { DangerzoneError, isDangerzoneError } from "../errors.ts";
 import { toHex } from "../oci/digest.ts";
 import { readFileBounded } from "../read_bounded.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import { ensureOwnDirectory } from "../store/data_dir.ts";
-import { join } from "node:path";
+import { join } from "../fs_path.ts";
 import { copyImage } from "../copy.ts";
 import { DangerzoneError, ExitCode, exitCodeFor, isDangerzoneError } from "../errors.ts";
 import type { ContentStore } from "../oci/content_store.ts";

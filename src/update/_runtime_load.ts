@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "../fs_path.ts";
 import { type CopiedImage, copyImage } from "../copy.ts";
 import { DangerzoneError } from "../errors.ts";
 import { OciLayoutDir } from "../layout/dir.ts";

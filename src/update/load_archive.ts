@@ -30,7 +30,7 @@
  * @module
  */
 import { checkRollbackFor } from "./_rollback_check.ts";
-import { dirname } from "node:path";
+import { dirname } from "../fs_path.ts";
 import { copyImage } from "../copy.ts";
 import { DangerzoneError, type ErrorCode, isDangerzoneError } from "../errors.ts";
 import { type ArchiveIndex, archiveRoots, CosignKind, parseArchiveIndex } from "../layout/archive_index.ts";

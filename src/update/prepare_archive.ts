@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { dirname } from "node:path";
+import { dirname } from "../fs_path.ts";
 import { copyImage, type CopyPlan } from "../copy.ts";
 import { DangerzoneError } from "../errors.ts";
 import { CosignKind, type CosignKindValue } from "../layout/archive_index.ts";
