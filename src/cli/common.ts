@@ -5,30 +5,12 @@
  */
 import { DangerzoneError } from "../errors.ts";
 import type { TransportOptions } from "../registry/transport.ts";
-import type { OptionSpec } from "./spec.ts";
+import type { CommonOptions, OptionSpec } from "./spec.ts";
 
 /** The defaults that serve Dangerzone. */
 export const DEFAULT_IMAGE = "ghcr.io/freedomofpress/dangerzone/v1";
 
-/** Common options as commander parses them. */
-export interface CommonOptions {
-  image?: string;
-  pubkey?: string;
-  rekorKey?: string;
-  trustedRoot?: string;
-  identity?: string;
-  runtime?: "podman" | "docker";
-  runtimePath?: string;
-  dataDir?: string;
-  json?: boolean;
-  debug?: boolean;
-  insecureRegistry?: string[];
-  caCert?: string[];
-  proxy?: string;
-  timeout?: string;
-  connections?: string;
-  torIsolation?: boolean;
-}
+export type { CommonOptions } from "./spec.ts";
 
 /**
  * The common options of DESIGN.md, which every command takes (as data: commander and the start-up

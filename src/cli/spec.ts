@@ -8,8 +8,43 @@
  * @module
  */
 import type { ExitCodeValue } from "../errors.ts";
-import type { CommonOptions } from "./common.ts";
 import type { Output } from "./output.ts";
+
+/** The common options (`common.ts`), as commander and the start-up parser give them. */
+export interface CommonOptions {
+  /** `--image`: the image reference. */
+  image?: string;
+  /** `--pubkey`: the publisher key file. */
+  pubkey?: string;
+  /** `--rekor-key`: the Rekor key file. */
+  rekorKey?: string;
+  /** `--trusted-root`: a Sigstore trusted_root.json. */
+  trustedRoot?: string;
+  /** `--identity`: the signed repository to expect. */
+  identity?: string;
+  /** `--runtime`. */
+  runtime?: "podman" | "docker";
+  /** `--runtime-path`: the runtime binary. */
+  runtimePath?: string;
+  /** `--data-dir`. */
+  dataDir?: string;
+  /** `--json`. */
+  json?: boolean;
+  /** `--debug`. */
+  debug?: boolean;
+  /** `--insecure-registry`, each use. */
+  insecureRegistry?: string[];
+  /** `--ca-cert`, each use. */
+  caCert?: string[];
+  /** `--proxy`. */
+  proxy?: string;
+  /** `--timeout`, in seconds (checked by `deadlineOptions`). */
+  timeout?: string;
+  /** `--connections` (checked by `connectionsOption`). */
+  connections?: string;
+  /** `--tor-isolation` (true) or `--no-tor-isolation` (false). */
+  torIsolation?: boolean;
+}
 
 /** What a command action returns: the exit code (0, or 3 for `check`). */
 export type CommandResult = ExitCodeValue;

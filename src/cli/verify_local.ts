@@ -30,13 +30,14 @@ export async function verifyLocalCommand(
   // when the runtime is known), asked first so that the keys and trust are read while the runtime
   // answers; see scripts/bench-verify-local.
   const runtime = lazyRuntime(options, selectRuntime);
-  const held = askRuntime(runtime(), args[0] ?? imageFrom(options).format());
+  const image = args[0] ?? imageFrom(options).format();
+  const held = askRuntime(runtime(), image);
   held.catch(() => {}); // awaited below (a runtime that fails fast must not be an unhandled rejection)
   const ctx = await buildLocalContext(options, out, { runtime }).catch(async (err: unknown) => {
     await held.catch(() => {}); // a context error (bad key...) is reported once the runtime is done
     throw err;
   });
-  const local = await verifyLocalImage(ctx, { held });
+  const local = await verifyLocalImage(ctx, { image, held });
   const key = ctx.publicKey.fileSha256 ?? ctx.publicKey.spkiSha256;
   out.result({
     ok: true,

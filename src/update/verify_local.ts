@@ -97,9 +97,21 @@ export interface LocalVerification {
 }
 
 /**
+ * How many digests' stored signatures are verified while the runtime is still answering: all of them
+ * when the key's folder holds at most this many (the image in use, its platform manifest, an older
+ * release or two), none when it holds more (then only the runtime's digests are read, after it answers).
+ */
+export const SPECULATIVE_DIGESTS = 4;
+
+/**
  * Verifies the runtime's image against the signature store. Exit-10 codes name the problem: no such
  * image (`POLICY_REJECTED`), no stored signatures or only for other digests (`SIGNATURE_MISSING`), or the
  * stored signatures' own failure.
+ *
+ * The runtime is asked first. While it answers (a podman call is most of the command's time), the
+ * stored signatures of up to {@linkcode SPECULATIVE_DIGESTS} digests are read and verified, so that only
+ * a lookup remains once it has answered. Only the verdicts of the digests the runtime reports count; the
+ * others, and their failures, are dropped.
  *
  * @example
  * ```ts ignore
@@ -111,57 +123,51 @@ export async function verifyLocalImage(
   ctx: VerifyLocalContext,
   options: VerifyLocalOptions = {},
 ): Promise<LocalVerification> {
-  const { image, runtime, digests: runtimeDigests } = await (options.held ??
-    askRuntime(ctx.runtime(), options.image ?? ctx.image.format()));
+  const asked = options.image ?? ctx.image.format();
+  const held = options.held ?? askRuntime(ctx.runtime(), asked);
+  held.catch(() => {}); // awaited below, after the speculative work has started
+  const keyFileSha256 = ctx.publicKey.fileSha256;
+  if (keyFileSha256 === null) {
+    throw new DangerzoneError("INTERNAL", "the trusted key has no file digest; the store is keyed by it");
+  }
+  const store = signatureStoreOf(ctx);
+  // keyed by both: the reference rule is part of the verdict
+  const verdicts = new Map<string, Promise<StoredVerdict | null>>();
+  const verdictOf = (digest: Digest, expectedReference: string) => {
+    const key = `${digest} ${expectedReference}`;
+    let verdict = verdicts.get(key);
+    if (verdict === undefined) {
+      verdict = verifyStored(ctx, store, keyFileSha256, { digest, expectedReference });
+      verdicts.set(key, verdict);
+    }
+    return verdict;
+  };
+  await speculate(store, keyFileSha256, expectedReferenceOrNull(ctx, asked), verdictOf);
+
+  const { image, runtime, digests: runtimeDigests } = await held;
   if (runtimeDigests === null) {
     throw new DangerzoneError("POLICY_REJECTED", `${runtime.name} holds no image ${image.slice(0, 200)}`, {
       hint: "install it with `dangerzone-image upgrade` (or load-archive), or name the image",
     });
   }
-  const keyFileSha256 = ctx.publicKey.fileSha256;
-  if (keyFileSha256 === null) {
-    throw new DangerzoneError("INTERNAL", "the trusted key has no file digest; the store is keyed by it");
-  }
   const expectedReference = expectedRepository(ctx, referenceFor(image, ctx));
-  const store = signatureStoreOf(ctx);
 
   let firstFailure: { digest: Digest; results: SignatureResult[] } | undefined;
   for (const digest of runtimeDigests) {
-    // The two stored files at once: each read checks the data directory's levels again.
-    const [untrustedList, storedBundles] = await Promise.all([
-      store.readUntrusted(keyFileSha256, digest),
-      store.readUntrustedBundles(keyFileSha256, digest),
-    ]);
-    const entries: UntrustedSignatureEntry[] = untrustedList === null
-      ? []
-      : parseSignatureList(untrustedList);
-    const bundles = storedBundles ?? [];
-    if (untrustedList === null && bundles.length === 0) continue;
-    const verdict = await verifyCosignSignatures(entries, ctx, { digest });
-    const legacyResults = verdict.results.map((r) => enforceReference(r, expectedReference));
-    const legacy = legacyResults.flatMap((r) => "verified" in r ? [r.verified] : []);
-    const bundleResults = bundles.length === 0 ? [] : await verifyStoredBundles(
-      ctx,
-      bundles.map((b) => ({ index: entries.length + b.index, raw: b.raw })),
-      { digest, expectedReference },
-    );
-    const verified: VerifiedImageSignature[] = [
-      ...legacy,
-      ...bundleResults.flatMap((r) => "verified" in r ? [r.verified] : []),
-    ];
-    if (verified.length > 0) {
+    const verdict = await verdictOf(digest, expectedReference);
+    if (verdict === null) continue;
+    if (verdict.verified.length > 0) {
       return {
         image,
         runtime: runtime.name,
         runtimeDigests,
         digest,
         expectedReference,
-        verified,
-        stored: entries.length + bundles.length,
+        verified: verdict.verified,
+        stored: verdict.stored,
       };
     }
-    const failures = [...legacyResults, ...bundleResults.flatMap((r) => "error" in r ? [r] : [])];
-    firstFailure ??= { digest, results: failures };
+    firstFailure ??= { digest, results: verdict.failures };
   }
   if (firstFailure !== undefined) {
     try {
@@ -193,6 +199,86 @@ export async function verifyLocalImage(
     }…`,
     { hint: "run `dangerzone-image store-signatures` or `dangerzone-image upgrade`" },
   );
+}
+
+/** The stored signatures of one digest, verified: what verified and what failed. */
+interface StoredVerdict {
+  /** The verified signatures (legacy ones first, then cosign v3 bundles). */
+  readonly verified: VerifiedImageSignature[];
+  /** Each signature's failure, when none verified. */
+  readonly failures: SignatureResult[];
+  /** How many signatures (legacy and bundles) were stored. */
+  readonly stored: number;
+}
+
+/**
+ * Reads and verifies the stored signatures of `digest` (null when none are stored). The stored files
+ * are untrusted and verified again in full; a damaged file rejects.
+ */
+async function verifyStored(
+  ctx: VerifyLocalContext,
+  store: ReturnType<typeof signatureStoreOf>,
+  keyFileSha256: string,
+  expected: { digest: Digest; expectedReference: string },
+): Promise<StoredVerdict | null> {
+  const { digest, expectedReference } = expected;
+  // The two stored files at once: each read checks the data directory's levels again.
+  const [untrustedList, storedBundles] = await Promise.all([
+    store.readUntrusted(keyFileSha256, digest),
+    store.readUntrustedBundles(keyFileSha256, digest),
+  ]);
+  const entries: UntrustedSignatureEntry[] = untrustedList === null ? [] : parseSignatureList(untrustedList);
+  const bundles = storedBundles ?? [];
+  if (untrustedList === null && bundles.length === 0) return null;
+  const verdict = await verifyCosignSignatures(entries, ctx, { digest });
+  const legacyResults = verdict.results.map((r) => enforceReference(r, expectedReference));
+  const bundleResults = bundles.length === 0 ? [] : await verifyStoredBundles(
+    ctx,
+    bundles.map((b) => ({ index: entries.length + b.index, raw: b.raw })),
+    expected,
+  );
+  return {
+    verified: [
+      ...legacyResults.flatMap((r) => "verified" in r ? [r.verified] : []),
+      ...bundleResults.flatMap((r) => "verified" in r ? [r.verified] : []),
+    ],
+    failures: [...legacyResults, ...bundleResults.flatMap((r) => "error" in r ? [r] : [])],
+    stored: entries.length + bundles.length,
+  };
+}
+
+/**
+ * Starts {@linkcode verifyStored} for every digest of the key's folder when it holds at most
+ * {@linkcode SPECULATIVE_DIGESTS}; a failure here (a damaged file, an unreadable folder) counts only if
+ * the runtime reports that digest, where it is met again.
+ */
+async function speculate(
+  store: ReturnType<typeof signatureStoreOf>,
+  keyFileSha256: string,
+  expectedReference: string | null,
+  verdictOf: (digest: Digest, expectedReference: string) => Promise<StoredVerdict | null>,
+): Promise<void> {
+  if (expectedReference === null) return;
+  let digests: Digest[];
+  try {
+    digests = await store.listDigests(keyFileSha256);
+  } catch {
+    return; // met again, and reported, when the runtime's answer needs the folder
+  }
+  if (digests.length > SPECULATIVE_DIGESTS) return;
+  for (const digest of digests) verdictOf(digest, expectedReference).catch(() => {});
+}
+
+/**
+ * The repository the signatures must name for the image asked about, or null when that cannot be
+ * known before the runtime answers (it is worked out again, and its error reported, after).
+ */
+function expectedReferenceOrNull(ctx: VerifyLocalContext, image: string): string | null {
+  try {
+    return expectedRepository(ctx, referenceFor(image, ctx));
+  } catch {
+    return null;
+  }
 }
 
 type BundleResult =
