@@ -5,6 +5,7 @@
  * @module
  */
 import { DangerzoneError } from "../errors.ts";
+import { dirname } from "../fs_path.ts";
 
 /** A random suffix for temp files: 16 hex characters. */
 export function randomSuffix(): string {
@@ -65,11 +66,4 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
     throw ioError(err, `writing ${path}`);
   }
   await syncDir(dirname(path));
-}
-
-/** The directory part of a path (`.` when there is none). */
-export function dirname(path: string): string {
-  const i = path.lastIndexOf("/");
-  if (i === -1) return ".";
-  return i === 0 ? "/" : path.slice(0, i);
 }

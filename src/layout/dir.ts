@@ -16,7 +16,8 @@ import { type ImageIndex, parseManifest } from "../oci/manifest.ts";
 import { MediaType } from "../oci/media_types.ts";
 import type { Reference } from "../oci/reference.ts";
 import { blobCheckFor, BlobVerifier } from "../oci/verify_stream.ts";
-import { dirname, ioError, randomSuffix, syncDir, writeAll, writeFileAtomic } from "./_atomic_file.ts";
+import { dirname } from "../fs_path.ts";
+import { ioError, randomSuffix, syncDir, writeAll, writeFileAtomic } from "./_atomic_file.ts";
 import {
   assertOciLayoutFile,
   MAX_OCI_LAYOUT_BYTES,

@@ -4,6 +4,7 @@
  * @module
  */
 import { DangerzoneError } from "../errors.ts";
+import { basename, posix, win32 } from "../fs_path.ts";
 import { DockerRuntime } from "./docker.ts";
 import { PodmanRuntime } from "./podman.ts";
 import type { ContainerRuntime, RuntimeName, RuntimeOptions } from "./runtime.ts";
@@ -97,13 +98,13 @@ function onPath(name: string, path: string | undefined): boolean {
     if (Deno.permissions.querySync({ name: "env", variable: "PATH" }).state !== "granted") return false;
     path = Deno.env.get("PATH") ?? "";
   }
-  for (const dir of path.split(":")) {
-    if (!dir.startsWith("/")) continue;
-    const file = `${dir}/${name}`;
+  const windows = Deno.build.os === "windows";
+  for (const file of pathCandidates(name, path, windows)) {
     if (Deno.permissions.querySync({ name: "read", path: file }).state !== "granted") return false;
     try {
       const info = Deno.statSync(file);
-      if (info.isFile && ((info.mode ?? 0) & 0o111) !== 0) return true;
+      // Windows has no execute bits: a file named NAME.exe is a program
+      if (info.isFile && (windows || ((info.mode ?? 0) & 0o111) !== 0)) return true;
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory)) return false;
     }
@@ -111,6 +112,21 @@ function onPath(name: string, path: string | undefined): boolean {
   return false;
 }
 
-function basename(path: string): string {
-  return path.split("/").pop() ?? path;
+/**
+ * The files a shell would run for `name` by `path`, in order: each absolute directory of `path`
+ * (`:`-separated; on Windows `;`-separated, with drive or UNC roots, and `NAME.exe`). Relative
+ * entries are skipped: they depend on the directory the runtime is started from.
+ *
+ * @example
+ * ```ts
+ * import { pathCandidates } from "./detect.ts";
+ * pathCandidates("podman", "/usr/local/bin:bin:/usr/bin", false); // ["/usr/local/bin/podman", "/usr/bin/podman"]
+ * ```
+ */
+export function pathCandidates(name: string, path: string, windows: boolean): string[] {
+  const flavour = windows ? win32 : posix;
+  const absolute = windows ? /^(?:[A-Za-z]:[\\/]|[\\/]{2}[^\\/])/ : /^\//;
+  return path.split(windows ? ";" : ":")
+    .filter((dir) => absolute.test(dir))
+    .map((dir) => flavour.join(dir, windows ? `${name}.exe` : name));
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DangerzoneError } from "../../src/errors.ts";
 import { detectRuntime, selectRuntime } from "../../src/runtime/mod.ts";
+import { pathCandidates } from "../../src/runtime/detect.ts";
 import { startDockerApi, startPodman } from "../_helpers/podman.ts";
 import { makeTempDir } from "../_helpers/process.ts";
 import { pathExists } from "../_helpers/cli.ts";
@@ -108,4 +109,26 @@ Deno.test("selectRuntime() takes --runtime / --runtime-path as given; a missing 
   assert.equal(runtime.name, "docker");
   await assert.rejects(runtime.digestsOf("example.com/a:1"), isNotFound);
   assert.equal((await selectRuntime({ preferred: "docker", env: { PATH: dir.path } })).name, "docker");
+});
+
+Deno.test("pathCandidates() reads PATH as the shell of each platform does", () => {
+  assert.deepEqual(pathCandidates("podman", "/usr/local/bin:bin::./x:/usr/bin/", false), [
+    "/usr/local/bin/podman",
+    "/usr/bin/podman",
+  ]);
+  assert.deepEqual(
+    pathCandidates(
+      "podman",
+      "C:\\Program Files\\RedHat\\Podman;relative;;d:/tools;\\\\srv\\share\\bin;\\rooted",
+      true,
+    ),
+    [
+      "C:\\Program Files\\RedHat\\Podman\\podman.exe",
+      "d:\\tools\\podman.exe",
+      "\\\\srv\\share\\bin\\podman.exe",
+    ],
+  );
+  // a POSIX PATH is not split on the Windows separator, nor a Windows one on ':' (drive letters)
+  assert.deepEqual(pathCandidates("docker", "/a;b:/c", false), ["/a;b/docker", "/c/docker"]);
+  assert.deepEqual(pathCandidates("docker", "C:\\a:b", true), ["C:\\a:b\\docker.exe"]);
 });
