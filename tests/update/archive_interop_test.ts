@@ -6,7 +6,9 @@
  * runtime and cosign calls:
  *
  * - an archive made by `prepareArchive()` passes the Python checks, which find the same image digest,
- *   signed name, signature and log index;
+ *   signed name, signature and log index, also when it carries a cosign v3 bundle as well (the Python
+ *   tool keeps only the image entries and the first `sigs` entry of dangerzone.json, so the
+ *   `dev.dangerzone.image/referrer` entry is ignored);
  * - an archive the Python tool would write from a `cosign save` layout (full `index.json` with cosign's
  *   three-space indentation, `json.dump` output, `tarfile.add(dir, arcname=".")` with pax headers and
  *   entries in directory order) loads with `loadArchive()`;
@@ -21,7 +23,15 @@ import { parseArchiveIndex } from "../../src/layout/archive_index.ts";
 import { parsePlatform } from "../../src/oci/platform.ts";
 import { loadArchive } from "../../src/update/load_archive.ts";
 import { prepareArchive } from "../../src/update/prepare_archive.ts";
+import { parseTrustedRoot } from "../../src/sigstore/crypto/trusted_root.ts";
+import { createTestKey } from "../_helpers/cosign_signer.ts";
 import { runCommand } from "../_helpers/process.ts";
+import {
+  pushBundleReferrers,
+  signImageBundle,
+  TestRekorLog,
+  testTrustedRoot,
+} from "../_helpers/sigstore_signer.ts";
 import { REPO, startArchiveWorld } from "./_archive_fixture.ts";
 
 /** The structural checks of `upgrade_container_image_airgapped` (no runtime, no cosign). */
@@ -67,7 +77,9 @@ with TemporaryDirectory() as tmp, tarfile.open(sys.argv[1], "r") as archive:
     first = json.loads((tmp / blob(layers[0]["digest"])).read_bytes())
     image_name = first["critical"]["identity"]["docker-reference"]
     assert len(expected["manifests"]) == 1, "more than one manifest"
-    digest = expected["manifests"][0]["digest"].replace("sha256:", "")
+    # as upgrade_container_image_airgapped: the image is the first entry of dangerzone.json
+    digest = dz["manifests"][0].get("digest").replace("sha256:", "")
+    assert digest == expected["manifests"][0]["digest"].replace("sha256:", ""), "the image is not first"
     for s in signatures:
         signed = json.loads(b64decode(s["Payload"]))["critical"]["image"]["docker-manifest-digest"]
         assert signed.replace("sha256:", "") == digest, "signature for another digest"
@@ -108,6 +120,38 @@ Deno.test("prepareArchive() output passes the Python tool's archive checks", asy
     digest: w.img.digest.slice(7),
     signatures: 1,
     log_index: 321,
+  });
+});
+
+Deno.test("an archive that also carries a cosign v3 bundle passes the Python tool's checks (the referrer is ignored)", async () => {
+  await using w = await startArchiveWorld({ logIndex: 322 });
+  const log = new TestRekorLog({ key: createTestKey(), indexOffset: 700 });
+  const bundle = signImageBundle({ digest: w.img.digest, publisher: w.sr.publisher, log });
+  await pushBundleReferrers(w.sr.clientOptions, `${w.sr.reg.host}/${REPO}`, {
+    mediaType: w.img.mediaType,
+    digest: w.img.digest,
+    size: w.img.size,
+  }, [bundle.json]);
+  const out = join(w.tmp.path, "both.tar");
+  {
+    using ctx = await w.context(await w.dataDir("p"), {
+      trustedRoot: parseTrustedRoot(testTrustedRoot([log])),
+    });
+    const prepared = await prepareArchive(ctx, { platform: parsePlatform("linux/amd64"), output: out });
+    assert.equal(prepared.signatures, 2, "the legacy signature and the bundle");
+  }
+  const listing = await runCommand("tar", ["-xOf", out, "./dangerzone.json"]);
+  const kinds = JSON.parse(listing.stdout).manifests.map((m: { annotations: { kind: string } }) =>
+    m.annotations.kind
+  );
+  assert.ok(kinds.includes("dev.dangerzone.image/referrer"), kinds.join(", "));
+  assert.equal(kinds[0], "dev.cosignproject.cosign/image");
+  const result: unknown = JSON.parse(await python(PYTHON_CHECKS, [out]));
+  assert.deepEqual(result, {
+    image_name: `${w.sr.reg.host}/${REPO}`,
+    digest: w.img.digest.slice(7),
+    signatures: 1,
+    log_index: 322,
   });
 });
 
