@@ -1,6 +1,7 @@
 /**
  * `mirror` as users run it (a child process) against real registries: a destination behind token auth
- * (credentials from `REGISTRY_AUTH_FILE`, as for reading), exit codes with one-line errors (2 usage,
+ * (credentials from `REGISTRY_AUTH_FILE`, as for reading, or from a real `docker-credential-*` helper
+ * named by `credHelpers`), exit codes with one-line errors (2 usage,
  * 11 rollback, 12 registry), and a mirror killed in the middle of a large upload: the destination tag
  * stays where it was, and the next run finishes.
  *
@@ -12,6 +13,7 @@ import { field, oneLine, runCli } from "../_helpers/cli.ts";
 import { buildLargeImage } from "../_helpers/images.ts";
 import { makeTempDir } from "../_helpers/process.ts";
 import { type RunningRegistry, startRegistry } from "../_helpers/registry.ts";
+import { createCredentialResolver } from "../../src/registry/credentials.ts";
 import { startSignedRegistry } from "../update/_fixture.ts";
 import { destinationCredentials, tagDigest } from "../update/_mirror_fixture.ts";
 
@@ -51,6 +53,66 @@ Deno.test("mirror --to a token-auth registry: exit 0, JSON result; clients verif
     },
   );
   assert.equal(noIdentity.code, 10, noIdentity.stderr);
+});
+
+Deno.test("mirror pushes with credentials from a real docker-credential helper (credHelpers in DOCKER_CONFIG)", async () => {
+  await using sr = await startSignedRegistry("plain");
+  await using dest = await startRegistry({ mode: "token" });
+  await using tmp = makeTempDir("cli-mirror-helper");
+  const img = await sr.pushBusybox("pub/dz", "latest", "helper mirror");
+  await sr.sign(img.digest, { repository: "pub/dz", logIndex: 78 });
+  // docker-credential-dztest: the credential-helper protocol (`get`, the server on stdin, JSON out)
+  const bin = join(tmp.path, "bin");
+  const calls = join(tmp.path, "helper-calls");
+  await Deno.mkdir(bin);
+  await Deno.writeTextFile(
+    join(bin, "docker-credential-dztest"),
+    `#!/bin/sh\nread -r server\necho "$1 $server" >> '${calls}'\n` +
+      `[ "$server" = '${dest.host}' ] || { echo "credentials not found in native keychain"; exit 1; }\n` +
+      `printf '{"ServerURL":"%s","Username":"${dest.username}","Secret":"${dest.password}"}' "$server"\n`,
+  );
+  await Deno.chmod(join(bin, "docker-credential-dztest"), 0o755);
+  const dockerConfig = join(tmp.path, "docker");
+  await Deno.mkdir(dockerConfig);
+  await Deno.writeTextFile(
+    join(dockerConfig, "config.json"),
+    JSON.stringify({ credHelpers: { [dest.host]: "dztest" } }),
+  );
+  const env = {
+    DOCKER_CONFIG: dockerConfig,
+    HOME: tmp.path, // no other credential file
+    PATH: `${bin}:${Deno.env.get("PATH") ?? ""}`,
+  };
+  const args = [...sr.cliArgs(`${sr.reg.host}/pub/dz:latest`, join(tmp.path, "data")), "--json"];
+  const r = await runCli(["mirror", ...args, "--to", `${dest.host}/org/dangerzone`], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(field(JSON.parse(r.stdout), "digest"), img.digest);
+  const reader = await destinationCredentials(tmp.path, dest);
+  assert.equal(
+    await tagDigest(`${dest.host}/org/dangerzone:latest`, {
+      credentials: createCredentialResolver({ env: reader.env }),
+    }),
+    img.digest,
+  );
+  const asked = (await Deno.readTextFile(calls)).trim().split("\n");
+  assert.ok(asked.length >= 1 && asked.every((line) => line === `get ${dest.host}`), asked.join(" | "));
+
+  // a helper the configuration names but that is not installed: the source is verified, then one
+  // error line naming it, exit 12, nothing pushed
+  await Deno.writeTextFile(
+    join(dockerConfig, "config.json"),
+    JSON.stringify({ credHelpers: { [dest.host]: "missing" } }),
+  );
+  const none = await runCli(["mirror", ...args, "--to", `${dest.host}/org/other`], { env });
+  assert.equal(none.code, 12, none.stderr);
+  assert.equal(field(JSON.parse(none.stdout), "error", "code"), "CREDENTIALS_INVALID");
+  assert.match(none.stderr.trim().split("\n").at(-1) ?? "", /^error: cannot run docker-credential-missing /);
+  assert.equal(
+    await tagDigest(`${dest.host}/org/other:latest`, {
+      credentials: createCredentialResolver({ env: reader.env }),
+    }),
+    null,
+  );
 });
 
 Deno.test("mirror exit codes: 2 without --to, 11 for an older image than the destination, 12 for a refused push", async () => {
