@@ -10,13 +10,16 @@
  * everything else goes to the real registry.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { parseDigest } from "../../src/oci/digest.ts";
 import { parseReference } from "../../src/oci/reference.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { type CliResult, runCli } from "../_helpers/cli.ts";
 import { pushLayoutAttestations } from "../_helpers/layout_attestations.ts";
+import { createTestKey } from "../_helpers/cosign_signer.ts";
 import { makeTempDir } from "../_helpers/process.ts";
+import { BUNDLE_V03_MEDIA_TYPE, signImageBundle, TestRekorLog } from "../_helpers/sigstore_signer.ts";
 import { startRegistry } from "../_helpers/registry.ts";
 import {
   beaconCertificatePem,
@@ -338,4 +341,54 @@ Deno.test("attest-provenance through a registry: every vector verifies, every br
   } finally {
     await shim.close();
   }
+});
+
+Deno.test("attest-provenance oci:DIR judges a cosign-sign bundle referrer beside the provenance alone", async () => {
+  await using tmp = makeTempDir("attest-oci-bundle");
+  const version = "v2.1.0";
+  const digest = imageDigestOf(version);
+  /** The layout of `version` plus a referrer of the image holding a cosign v3 *signature* bundle. */
+  const withReferrer = async (name: string, keepProvenance: boolean) => {
+    const dir = await writeVariant(version, join(tmp.path, name));
+    const put = async (bytes: Uint8Array) => {
+      const d = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+      await Deno.writeFile(join(dir, "blobs", "sha256", d.slice(7)), bytes);
+      return { digest: d, size: bytes.byteLength };
+    };
+    const signed = signImageBundle({
+      digest,
+      publisher: createTestKey(),
+      log: new TestRekorLog({ key: createTestKey() }),
+    });
+    const empty = await put(new TextEncoder().encode("{}"));
+    const index = JSON.parse(await Deno.readTextFile(join(dir, "index.json")));
+    const [image] = index.manifests;
+    const manifest = new TextEncoder().encode(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      artifactType: BUNDLE_V03_MEDIA_TYPE,
+      config: { mediaType: "application/vnd.oci.empty.v1+json", ...empty },
+      layers: [{ mediaType: BUNDLE_V03_MEDIA_TYPE, ...await put(new TextEncoder().encode(signed.json)) }],
+      subject: { mediaType: image.mediaType, digest: image.digest, size: image.size },
+    }));
+    const referrer = {
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      ...await put(manifest),
+      artifactType: BUNDLE_V03_MEDIA_TYPE,
+      annotations: { kind: "dev.dangerzone.image/referrer" },
+    };
+    index.manifests = keepProvenance ? [...index.manifests, referrer] : [image, referrer];
+    await Deno.writeTextFile(join(dir, "index.json"), JSON.stringify(index));
+    return dir;
+  };
+  // the signature bundle is a candidate, judged and refused alone: the provenance beside it verifies
+  const both = await withReferrer("both", true);
+  const r = await attest(`oci:${both}`, ["--debug"]);
+  assertSuccess(r, `oci:${both}`, version);
+  assert.match(r.stderr, /debug: 2 attestation\(s\) for sha256:/);
+  // alone it is no provenance: exit 10, one line
+  const alone = await withReferrer("alone", false);
+  const refused = await attest(`oci:${alone}`, [], true);
+  assert.equal(refused.code, 10, refused.stderr);
+  assert.equal(refused.stderr.trimEnd().split("\n").length, 1, refused.stderr);
 });
