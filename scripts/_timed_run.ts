@@ -7,10 +7,14 @@
 
 const haveTime = await Deno.stat("/usr/bin/time").then(() => true, () => false);
 
-/** Runs `cmd` to completion (throwing with its stderr's tail on failure): stdout, seconds, peak RSS (KiB). */
+/**
+ * Runs `cmd` to completion (throwing with its stderr's tail on failure): stdout, seconds, peak RSS (KiB).
+ * `env` is added to this process's environment.
+ */
 export async function timedRun(
   cmd: string,
   args: string[],
+  env?: Record<string, string>,
 ): Promise<{ stdout: string; seconds: number; rssKiB?: number }> {
   const timeFile = await Deno.makeTempFile({ prefix: "dz-bench-time-" });
   try {
@@ -18,6 +22,7 @@ export async function timedRun(
     const t0 = performance.now();
     const out = await new Deno.Command(full[0] ?? cmd, {
       args: full.slice(1),
+      ...(env === undefined ? {} : { env }),
       stdout: "piped",
       stderr: "piped",
     })

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { startPodman } from "../tests/_helpers/podman.ts";
 import { startSignedRegistry } from "../tests/update/_fixture.ts";
 import { buildBundle } from "./bundle.ts";
+import { median, timedRun } from "./_timed_run.ts";
 
 const runsArg = Deno.args.indexOf("--runs");
 const RUNS = runsArg >= 0 ? Number(Deno.args[runsArg + 1]) : 21;
@@ -41,11 +42,6 @@ async function timed(cmd: string, args: string[], env: Record<string, string>): 
     throw new Error(`${cmd} ${args.join(" ")} exited ${out.code}: ${new TextDecoder().decode(out.stderr)}`);
   }
   return ms;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
 await using sr = await startSignedRegistry("plain");
@@ -103,6 +99,13 @@ console.log(
 );
 console.log(line("verify-local (bundle, as shipped)", fromBundle));
 console.log(line("verify-local (deno run main.ts)", fromMain));
+// peak RSS, from one more run of each (not timed: /usr/bin/time adds its own start-up)
+const rss = async (cmd: string, args: string[]) => ((await timedRun(cmd, args, env)).rssKiB ?? NaN) / 1024;
+console.log(
+  `peak RSS: verify-local (bundle) ${
+    (await rss(DENO, ["run", "--no-prompt", "-A", bundle, "verify-local", image, ...common])).toFixed(1)
+  } MiB, empty deno run ${(await rss(DENO, ["run", "--no-prompt", empty])).toFixed(1)} MiB`,
+);
 const ok = median(fromBundle) / mf <= 1.5;
 console.log(`target <= 1.50x (bundle): ${ok ? "OK" : "TOO SLOW"}`);
 if (!ok) Deno.exitCode = 1;
