@@ -32,7 +32,7 @@ import {
   TestRekorLog,
   testTrustedRoot,
 } from "../_helpers/sigstore_signer.ts";
-import { REPO, startArchiveWorld } from "./_archive_fixture.ts";
+import { type ArchiveWorld, REPO, startArchiveWorld } from "./_archive_fixture.ts";
 
 /** The structural checks of `upgrade_container_image_airgapped` (no runtime, no cosign). */
 const PYTHON_CHECKS = `
@@ -109,18 +109,23 @@ async function python(script: string, args: string[]): Promise<string> {
   return r.stdout;
 }
 
-Deno.test("prepareArchive() output passes the Python tool's archive checks", async () => {
-  await using w = await startArchiveWorld({ logIndex: 321 });
-  const out = join(w.tmp.path, "dz.tar");
-  using ctx = await w.context(await w.dataDir("p"));
-  await prepareArchive(ctx, { platform: parsePlatform("linux/amd64"), output: out });
+/** The Python checks pass on `out` and find the world's image, its signed name, one signature and `logIndex`. */
+async function assertPythonAccepts(out: string, w: ArchiveWorld, logIndex: number): Promise<void> {
   const result: unknown = JSON.parse(await python(PYTHON_CHECKS, [out]));
   assert.deepEqual(result, {
     image_name: `${w.sr.reg.host}/${REPO}`,
     digest: w.img.digest.slice(7),
     signatures: 1,
-    log_index: 321,
+    log_index: logIndex,
   });
+}
+
+Deno.test("prepareArchive() output passes the Python tool's archive checks", async () => {
+  await using w = await startArchiveWorld({ logIndex: 321 });
+  const out = join(w.tmp.path, "dz.tar");
+  using ctx = await w.context(await w.dataDir("p"));
+  await prepareArchive(ctx, { platform: parsePlatform("linux/amd64"), output: out });
+  await assertPythonAccepts(out, w, 321);
 });
 
 Deno.test("an archive that also carries a cosign v3 bundle passes the Python tool's checks (the referrer is ignored)", async () => {
@@ -146,13 +151,7 @@ Deno.test("an archive that also carries a cosign v3 bundle passes the Python too
   );
   assert.ok(kinds.includes("dev.dangerzone.image/referrer"), kinds.join(", "));
   assert.equal(kinds[0], "dev.cosignproject.cosign/image");
-  const result: unknown = JSON.parse(await python(PYTHON_CHECKS, [out]));
-  assert.deepEqual(result, {
-    image_name: `${w.sr.reg.host}/${REPO}`,
-    digest: w.img.digest.slice(7),
-    signatures: 1,
-    log_index: 322,
-  });
+  await assertPythonAccepts(out, w, 322);
 });
 
 Deno.test("loadArchive() loads an archive shaped exactly like the Python tool's output", async () => {
