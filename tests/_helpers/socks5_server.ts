@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { closeQuietly } from "./tcp_pump.ts";
 
 /** Options of {@linkcode startSocks5Server}. */
 export interface Socks5Options {
@@ -126,15 +127,7 @@ export function startSocks5Server(options: Socks5Options = {}): Socks5Server {
     } catch {
       // a broken test connection ends that connection only
     } finally {
-      for (const c of [client, upstream]) {
-        if (c === undefined) continue;
-        open.delete(c);
-        try {
-          c.close();
-        } catch {
-          // already closed by pipeTo
-        }
-      }
+      closeQuietly([client, upstream], open);
     }
   }
 
@@ -159,13 +152,7 @@ export function startSocks5Server(options: Socks5Options = {}): Socks5Server {
     connections: () => accepted,
     async close() {
       listener.close();
-      for (const c of open) {
-        try {
-          c.close();
-        } catch {
-          // already closed
-        }
-      }
+      closeQuietly(open);
       await acceptLoop;
       await Promise.allSettled([...tasks]);
     },

@@ -1,6 +1,7 @@
 /**
- * The byte pump of the test TCP relays (the throttling proxy, the TLS-sniffing forwarder): copies one
- * direction of a connection until EOF or a reset, optionally capped to a rate.
+ * What the test TCP relays share (the throttling proxy, the TLS-sniffing forwarder, the SOCKS5 server,
+ * the dropping proxy): the byte pump, which copies one direction of a connection until EOF or a reset,
+ * optionally capped to a rate, and the quiet close of connections that may be closed already.
  *
  * @module
  */
@@ -39,5 +40,21 @@ export async function pumpBytes(from: Deno.Conn, to: Deno.Conn, options: PumpOpt
     }
   } catch {
     // a reset on either side ends this direction
+  }
+}
+
+/**
+ * Closes connections that may be closed already (by the peer, a pump or `pipeTo`), and removes them
+ * from `open`, the set a relay keeps to close what is left when it stops.
+ */
+export function closeQuietly(conns: Iterable<Deno.Conn | undefined>, open?: Set<Deno.Conn>): void {
+  for (const c of [...conns]) {
+    if (c === undefined) continue;
+    open?.delete(c);
+    try {
+      c.close();
+    } catch {
+      // already closed
+    }
   }
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { pumpBytes } from "./tcp_pump.ts";
+import { closeQuietly, pumpBytes } from "./tcp_pump.ts";
 
 /** A running throttling relay. */
 export interface ThrottleProxy extends AsyncDisposable {
@@ -57,22 +57,9 @@ export function startThrottleProxy(options: ThrottleOptions): ThrottleProxy {
     } catch {
       // the server refused; the client sees its connection closed
     } finally {
-      closeQuietly([client, server]);
+      closeQuietly([client, server], open);
     }
   };
-
-  /** Closes connections that may be closed already, and forgets them. */
-  function closeQuietly(conns: Iterable<Deno.Conn | undefined>): void {
-    for (const c of [...conns]) {
-      if (c === undefined) continue;
-      open.delete(c);
-      try {
-        c.close();
-      } catch {
-        // already closed
-      }
-    }
-  }
 
   const acceptLoop = (async () => {
     for (;;) {
@@ -98,7 +85,7 @@ export function startThrottleProxy(options: ThrottleOptions): ThrottleProxy {
     } catch {
       // already closed
     }
-    closeQuietly(open);
+    closeQuietly(open, open);
     await acceptLoop;
     await Promise.all(tasks);
   };

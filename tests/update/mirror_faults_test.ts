@@ -25,6 +25,7 @@ import {
 } from "../_helpers/fault_server.ts";
 import { makeTempDir } from "../_helpers/process.ts";
 import { startRegistry } from "../_helpers/registry.ts";
+import { closeQuietly } from "../_helpers/tcp_pump.ts";
 import { type SignedRegistry, startSignedRegistry } from "./_fixture.ts";
 import { destinationCredentials, tagDigest } from "./_mirror_fixture.ts";
 
@@ -54,16 +55,7 @@ function startDroppingProxy(upstreamPort: number, afterBytes: number, drops: num
     for await (const client of listener) {
       const upstream = await Deno.connect({ hostname: "127.0.0.1", port: upstreamPort });
       open.add(client).add(upstream);
-      const close = () => {
-        for (const c of [client, upstream]) {
-          open.delete(c);
-          try {
-            c.close();
-          } catch {
-            // already closed
-          }
-        }
-      };
+      const close = () => closeQuietly([client, upstream], open);
       (async () => {
         let sent = 0;
         const buf = new Uint8Array(64 * 1024);
@@ -99,13 +91,7 @@ function startDroppingProxy(upstreamPort: number, afterBytes: number, drops: num
     dropped: () => dropped,
     async [Symbol.asyncDispose]() {
       listener.close();
-      for (const c of open) {
-        try {
-          c.close();
-        } catch {
-          // already closed
-        }
-      }
+      closeQuietly(open);
       await loop;
     },
   };
