@@ -34,7 +34,7 @@ export async function detectRuntime(options: DetectOptions = {}): Promise<Contai
   const names: RuntimeName[] = preferred !== undefined
     ? [preferred]
     : options.path !== undefined
-    ? [basename(options.path).includes("docker") ? "docker" : "podman"]
+    ? [runtimeNamedBy(options.path)]
     : ["podman", "docker"];
   const failures: DangerzoneError[] = [];
   for (const name of names) {
@@ -80,12 +80,17 @@ export async function selectRuntime(options: DetectOptions = {}): Promise<Contai
   const { preferred, ...runtimeOptions } = options;
   const name: RuntimeName | undefined = preferred ??
     (options.path !== undefined
-      ? (basename(options.path).includes("docker") ? "docker" : "podman")
+      ? runtimeNamedBy(options.path)
       : onPath("podman", options.env?.["PATH"])
       ? "podman"
       : undefined);
   if (name === undefined) return await detectRuntime(options);
   return name === "podman" ? new PodmanRuntime(runtimeOptions) : new DockerRuntime(runtimeOptions);
+}
+
+/** The runtime a binary's name says: docker when its file name contains "docker", else podman. */
+function runtimeNamedBy(path: string): RuntimeName {
+  return basename(path).includes("docker") ? "docker" : "podman";
 }
 
 /**

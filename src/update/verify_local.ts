@@ -142,7 +142,7 @@ export async function verifyLocalImage(
     }
     return verdict;
   };
-  await speculate(store, keyFileSha256, expectedReferenceOrNull(ctx, asked), verdictOf);
+  const listed = await speculate(store, keyFileSha256, expectedReferenceOrNull(ctx, asked), verdictOf);
 
   const { image, runtime, digests: runtimeDigests } = await held;
   if (runtimeDigests === null) {
@@ -181,7 +181,7 @@ export async function verifyLocalImage(
       );
     }
   }
-  const others = await store.listDigests(keyFileSha256);
+  const others = listed ?? await store.listDigests(keyFileSha256);
   const shown = runtimeDigests.map((d) => `${d.slice(0, 19)}…`).join(", ");
   if (others.length > 0) {
     throw new DangerzoneError(
@@ -248,25 +248,28 @@ async function verifyStored(
 }
 
 /**
- * Starts {@linkcode verifyStored} for every digest of the key's folder when it holds at most
- * {@linkcode SPECULATIVE_DIGESTS}; a failure here (a damaged file, an unreadable folder) counts only if
- * the runtime reports that digest, where it is met again.
+ * Lists the key's folder and starts {@linkcode verifyStored} for each of its digests when there are at
+ * most {@linkcode SPECULATIVE_DIGESTS}; returns the listing (null when it was not made or failed). A
+ * failure here (a damaged file, an unreadable folder) counts only if the runtime reports that digest,
+ * where it is met again.
  */
 async function speculate(
   store: ReturnType<typeof signatureStoreOf>,
   keyFileSha256: string,
   expectedReference: string | null,
   verdictOf: (digest: Digest, expectedReference: string) => Promise<StoredVerdict | null>,
-): Promise<void> {
-  if (expectedReference === null) return;
+): Promise<Digest[] | null> {
+  if (expectedReference === null) return null;
   let digests: Digest[];
   try {
     digests = await store.listDigests(keyFileSha256);
   } catch {
-    return; // met again, and reported, when the runtime's answer needs the folder
+    return null; // met again, and reported, when the runtime's answer needs the folder
   }
-  if (digests.length > SPECULATIVE_DIGESTS) return;
-  for (const digest of digests) verdictOf(digest, expectedReference).catch(() => {});
+  if (digests.length <= SPECULATIVE_DIGESTS) {
+    for (const digest of digests) verdictOf(digest, expectedReference).catch(() => {});
+  }
+  return digests;
 }
 
 /**
